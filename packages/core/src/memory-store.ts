@@ -1,0 +1,190 @@
+/**
+ * In-process store: a bounded LRU of records. Fast, but sessions die with the process and
+ * are not shared between servers; use it for tests, single-process apps and benchmarks.
+ */
+import { StoreError } from './errors.js';
+import {
+  decideRotate,
+  isLive,
+  matchesWhere,
+  type ListPage,
+  type ListQuery,
+  type ReusePolicy,
+  type RevokeWhere,
+  type RotateResult,
+  type TokenRecord,
+  type TokenStore,
+} from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Most records kept; the least recently used is evicted beyond it (its session ends). Default 100000. */
+  capacity?: number;
+}
+
+export class MemoryStore implements TokenStore {
+  readonly inProcess = true;
+  readonly capacity: number;
+  private readonly records = new Map<string, TokenRecord>();
+  private readonly bySubject = new Map<string, Set<string>>();
+  private readonly byFamily = new Map<string, Set<string>>();
+  private secret: string | undefined;
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const capacity = options.capacity ?? 100_000;
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('MemoryStore capacity must be a positive integer');
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreError('memory store is closed');
+  }
+
+  get(id: string): Promise<TokenRecord | null> {
+    if (this.closed) return Promise.reject(new StoreError('memory store is closed'));
+    const rec = this.records.get(id);
+    if (rec === undefined) return Promise.resolve(null);
+    // LRU: move to the most recently used end.
+    this.records.delete(id);
+    this.records.set(id, rec);
+    return Promise.resolve(rec);
+  }
+
+  async put(record: TokenRecord): Promise<void> {
+    this.check();
+    this.write({ ...record });
+  }
+
+  private write(record: TokenRecord): void {
+    const old = this.records.get(record.id);
+    if (old) {
+      this.records.delete(record.id);
+      if (old.subject !== record.subject) this.unindex(this.bySubject, old.subject, old.id);
+      if (old.family !== record.family) this.unindex(this.byFamily, old.family, old.id);
+    }
+    this.records.set(record.id, record);
+    this.index(this.bySubject, record.subject, record.id);
+    this.index(this.byFamily, record.family, record.id);
+    while (this.records.size > this.capacity) {
+      const oldest = this.records.keys().next().value as string;
+      this.delete(oldest);
+    }
+  }
+
+  private delete(id: string): void {
+    const rec = this.records.get(id);
+    if (!rec) return;
+    this.records.delete(id);
+    this.unindex(this.bySubject, rec.subject, id);
+    this.unindex(this.byFamily, rec.family, id);
+  }
+
+  private index(map: Map<string, Set<string>>, key: string, id: string): void {
+    let set = map.get(key);
+    if (!set) map.set(key, (set = new Set()));
+    set.add(id);
+  }
+
+  private unindex(map: Map<string, Set<string>>, key: string, id: string): void {
+    const set = map.get(key);
+    if (!set) return;
+    set.delete(id);
+    if (set.size === 0) map.delete(key);
+  }
+
+  async touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
+    this.check();
+    const rec = this.records.get(id);
+    if (!rec || rec.revokedAt !== null) return false;
+    const next = { ...rec, lastSeenAt: Math.max(rec.lastSeenAt, lastSeenAt) };
+    if (expiresAt !== undefined) next.expiresAt = expiresAt;
+    this.records.set(id, next);
+    return true;
+  }
+
+  async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+    this.check();
+    // Single-threaded: no await between the read and the writes, so this is atomic.
+    const used = this.records.get(usedId) ?? null;
+    const decision = decideRotate(used, now, reuse);
+    if (decision.status === 'rotated') {
+      this.write({ ...used!, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
+      this.write({ ...next });
+      return decision;
+    }
+    if (decision.status === 'grace') {
+      this.write({ ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
+      return decision;
+    }
+    if (decision.status === 'reused') return { status: 'reused', record: { ...used! } };
+    return decision;
+  }
+
+  async revoke(where: RevokeWhere, now: number): Promise<number> {
+    this.check();
+    let ids: Iterable<string>;
+    if ('id' in where) ids = [where.id];
+    else if ('subject' in where) ids = [...(this.bySubject.get(where.subject) ?? [])];
+    else if ('family' in where) ids = [...(this.byFamily.get(where.family) ?? [])];
+    else ids = [...this.records.keys()];
+    let n = 0;
+    for (const id of ids) {
+      const rec = this.records.get(id);
+      if (!rec || rec.revokedAt !== null || !matchesWhere(rec, where)) continue;
+      this.records.set(id, { ...rec, revokedAt: now });
+      n++;
+    }
+    return n;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    this.check();
+    const ids = query.subject !== undefined ? [...(this.bySubject.get(query.subject) ?? [])] : [...this.records.keys()];
+    ids.sort();
+    let start = 0;
+    if (query.cursor) {
+      // first id strictly greater than the cursor
+      let lo = 0;
+      let hi = ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid]! <= query.cursor) lo = mid + 1;
+        else hi = mid;
+      }
+      start = lo;
+    }
+    const records: TokenRecord[] = [];
+    let i = start;
+    for (; i < ids.length && records.length < query.limit; i++) {
+      const rec = this.records.get(ids[i]!);
+      if (rec && (query.kind === undefined || rec.kind === query.kind)) records.push({ ...rec });
+    }
+    return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const [id, rec] of [...this.records]) {
+      if (!isLive(rec, now)) {
+        this.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async initSecret(candidate: string): Promise<string> {
+    this.check();
+    if (this.secret === undefined) this.secret = candidate;
+    return this.secret;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The store seam (DESIGN.md section 4). Stores hold records keyed by id (session id,
+ * refresh-token id or API-token id), never raw tokens. Times are epoch seconds and
+ * `now` is always passed in.
+ */
+import type { JsonObject, User } from './types.js';
+
+export type RecordKind = 'session' | 'refresh' | 'api';
+export type Binding = 'exact' | 'subnet';
+
+export interface TokenRecord {
+  id: string;
+  kind: RecordKind;
+  /** The user id (token `sub`). */
+  subject: string;
+  /** The login this record descends from: a session's own id, a refresh token's session id. */
+  family: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** Epoch seconds after which the record is dead; null = never expires (API tokens). */
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** Session records: the user object returned at login. */
+  user?: User;
+  tenant?: string | null;
+  /** Hard end of the session whatever refreshes happen (absoluteTimeout). */
+  absoluteExpiresAt?: number | null;
+  /** How the session was bound to the client when it was created, and to what. */
+  binding?: Binding | null;
+  ip?: string | null;
+  /** Refresh records: rotation state. */
+  rotatedAt?: number | null;
+  replacedBy?: string | null;
+  reuseCount?: number;
+  /** API tokens: SHA-256 (base64url) of the secret part; the raw token is never stored. */
+  secretHash?: string;
+  label?: string | null;
+}
+
+export type RevokeWhere = { id: string } | { subject: string } | { family: string } | { all: true };
+
+export interface ReusePolicy {
+  /** How many more times a rotated-out refresh token may be presented. */
+  maxReuse: number;
+  /** Within how many seconds of its rotation. */
+  graceSeconds: number;
+}
+
+export type RotateResult =
+  /** `usedId` was live; it is now marked rotated and `next` is stored. */
+  | { status: 'rotated' }
+  /** `usedId` was rotated moments ago and is within its reuse grace: use `successorId`. */
+  | { status: 'grace'; successorId: string }
+  /** `usedId` was rotated earlier, outside the grace rules: reuse detected. */
+  | { status: 'reused'; record: TokenRecord }
+  | { status: 'revoked' }
+  | { status: 'missing' };
+
+export interface ListQuery {
+  subject?: string;
+  kind?: RecordKind;
+  cursor?: string | null;
+  limit: number;
+}
+
+export interface ListPage {
+  records: TokenRecord[];
+  /** Pass back to get the next page; null when there are no more. */
+  cursor: string | null;
+}
+
+export interface TokenStore {
+  /** null = absent (or unreadable); throws `StoreError` when the store failed. */
+  get(id: string): Promise<TokenRecord | null>;
+  put(record: TokenRecord): Promise<void>;
+  /**
+   * Partial update of a live (present, unrevoked) record: sets lastSeenAt and, when given,
+   * expiresAt. Never resurrects a revoked record. Returns false when nothing was updated.
+   */
+  touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean>;
+  /**
+   * The one atomic compare-and-set: under N concurrent calls for one `usedId`, exactly one
+   * returns `rotated`. With `reuse`, an already rotated record within `graceSeconds` of its
+   * rotation and with `reuseCount < maxReuse` returns `grace` (and counts the reuse).
+   */
+  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult>;
+  /** Marks matching live records revoked; returns how many were newly revoked. */
+  revoke(where: RevokeWhere, now: number): Promise<number>;
+  list(query: ListQuery): Promise<ListPage>;
+  /** Deletes records expired (or revoked) before `now`; returns how many. */
+  purgeExpired(now: number): Promise<number>;
+  /**
+   * Stores `candidate` as the instance secret unless one exists; returns the stored one.
+   * Atomic across processes sharing the store, so a cluster agrees on one secret.
+   */
+  initSecret?(candidate: string): Promise<string>;
+  close(): Promise<void>;
+  /** True for stores living in this process (no I/O): the core skips its timeout wrapper. */
+  readonly inProcess?: boolean;
+}
+
+const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+function optInt(v: unknown): boolean {
+  return v === undefined || v === null || isInt(v);
+}
+function optStr(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+/**
+ * Validates a record read back from a backend. Garbage or schema-drifted data yields null
+ * (that record is treated as absent) instead of throwing, so one bad record never crashes a request.
+ */
+export function parseRecord(raw: unknown): TokenRecord | null {
+  let v = raw;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const r = v as Record<string, unknown>;
+  if (typeof r.id !== 'string' || r.id.length === 0 || r.id.length > 256) return null;
+  if (typeof r.kind !== 'string' || !KINDS.has(r.kind)) return null;
+  if (typeof r.subject !== 'string' || typeof r.family !== 'string') return null;
+  if (!isInt(r.createdAt) || !isInt(r.lastSeenAt)) return null;
+  if (!(r.expiresAt === null || isInt(r.expiresAt))) return null;
+  if (!(r.revokedAt === null || r.revokedAt === undefined || isInt(r.revokedAt))) return null;
+  if (!optInt(r.absoluteExpiresAt) || !optInt(r.rotatedAt) || !optInt(r.reuseCount)) return null;
+  if (!optStr(r.replacedBy) || !optStr(r.tenant) || !optStr(r.ip) || !optStr(r.secretHash) || !optStr(r.label)) return null;
+  if (!(r.binding === undefined || r.binding === null || r.binding === 'exact' || r.binding === 'subnet')) return null;
+  if (r.user !== undefined) {
+    const u = r.user as Record<string, unknown>;
+    if (typeof u !== 'object' || u === null || Array.isArray(u) || typeof u.id !== 'string') return null;
+  }
+  if (r.kind === 'session' && r.user === undefined) return null;
+  const rec: TokenRecord = {
+    id: r.id,
+    kind: r.kind as TokenRecord['kind'],
+    subject: r.subject,
+    family: r.family,
+    createdAt: r.createdAt,
+    lastSeenAt: r.lastSeenAt,
+    expiresAt: r.expiresAt as number | null,
+    revokedAt: (r.revokedAt as number | null | undefined) ?? null,
+  };
+  if (r.user !== undefined) rec.user = r.user as User;
+  if (r.tenant != null) rec.tenant = r.tenant as string;
+  if (r.absoluteExpiresAt != null) rec.absoluteExpiresAt = r.absoluteExpiresAt as number;
+  if (r.binding != null) rec.binding = r.binding as Binding;
+  if (r.ip != null) rec.ip = r.ip as string;
+  if (r.rotatedAt != null) rec.rotatedAt = r.rotatedAt as number;
+  if (r.replacedBy != null) rec.replacedBy = r.replacedBy as string;
+  if (r.reuseCount != null) rec.reuseCount = r.reuseCount as number;
+  if (r.secretHash != null) rec.secretHash = r.secretHash as string;
+  if (r.label != null) rec.label = r.label as string;
+  return rec;
+}
+
+/** True when the record can still authenticate at `now` (not revoked, not expired). */
+export function isLive(record: TokenRecord, now: number): boolean {
+  return record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now);
+}
+
+/** Shared decision for stores that implement `rotate` by reading the record under a lock or in a script. */
+export function decideRotate(
+  used: TokenRecord | null,
+  now: number,
+  reuse: ReusePolicy | undefined,
+): { status: 'rotated' } | { status: 'grace'; successorId: string } | { status: 'reused' } | { status: 'revoked' } | { status: 'missing' } {
+  if (used === null || (used.expiresAt !== null && used.expiresAt <= now)) return { status: 'missing' };
+  if (used.revokedAt !== null) return { status: 'revoked' };
+  if (used.rotatedAt == null) return { status: 'rotated' };
+  if (
+    reuse &&
+    used.replacedBy &&
+    now - used.rotatedAt <= reuse.graceSeconds &&
+    (used.reuseCount ?? 0) < reuse.maxReuse
+  ) {
+    return { status: 'grace', successorId: used.replacedBy };
+  }
+  return { status: 'reused' };
+}
+
+/** Record as JSON-safe object (for stores serialising to JSON). */
+export function recordToJson(record: TokenRecord): JsonObject {
+  return JSON.parse(JSON.stringify(record)) as JsonObject;
+}
+
+export function matchesWhere(record: TokenRecord, where: RevokeWhere): boolean {
+  if ('all' in where) return true;
+  if ('id' in where) return record.id === where.id;
+  if ('subject' in where) return record.subject === where.subject;
+  return record.family === where.family;
+}

@@ -1,0 +1,144 @@
+/**
+ * Token signing and verification with jose. The algorithm allow-list, `typ`, issuer and
+ * audience are pinned on every verify; `exp`, `iat`, `sub`, `jti` and `sid` are required.
+ *
+ * Verified tokens are remembered in a bounded cache keyed by the exact token string, so a
+ * token's signature is checked by jose once; expiry and the store record are still checked
+ * on every request.
+ */
+import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import type { KeyRing } from './keys.js';
+import type { Algorithm } from './options.js';
+
+export type TokenType = 'session' | 'access' | 'refresh';
+
+export const TYP: Readonly<Record<TokenType, string>> = {
+  session: 'tessera-session+jwt',
+  access: 'tessera-access+jwt',
+  refresh: 'tessera-refresh+jwt',
+};
+
+export interface Claims {
+  sub: string;
+  /** Session id (token family). */
+  sid: string;
+  /** Token id. Refresh tokens: the refresh record id. */
+  jti: string;
+  iat: number;
+  exp: number;
+  /** Tenant, when the server has a `tenant` function. */
+  tnt?: string;
+}
+
+export type VerifyResult =
+  | { ok: true; claims: Claims }
+  | { ok: false; code: 'TOKEN_INVALID'; reason: string }
+  /** Signature and claims were good; only the time is up. */
+  | { ok: false; code: 'TOKEN_EXPIRED'; reason: string; claims: Claims };
+
+export interface CodecOptions {
+  algorithm: Algorithm;
+  issuer: string;
+  audience: string;
+  clockTolerance: number;
+  maxTokenBytes: number;
+  cacheSize: number;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}$/;
+
+export class TokenCodec {
+  private readonly caches: Record<TokenType, Map<string, Claims>> = { session: new Map(), access: new Map(), refresh: new Map() };
+
+  constructor(private readonly ring: KeyRing, private readonly o: CodecOptions) {}
+
+  async sign(type: TokenType, c: Claims): Promise<string> {
+    const payload: JWTPayload = { sid: c.sid };
+    if (c.tnt !== undefined) payload.tnt = c.tnt;
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: this.o.algorithm, typ: TYP[type], kid: this.ring.signing.kid })
+      .setIssuer(this.o.issuer)
+      .setAudience(this.o.audience)
+      .setSubject(c.sub)
+      .setJti(c.jti)
+      .setIssuedAt(c.iat)
+      .setExpirationTime(c.exp)
+      .sign(this.ring.signing.material);
+  }
+
+  async verify(type: TokenType, token: string, now: number): Promise<VerifyResult> {
+    const tol = this.o.clockTolerance;
+    const cache = this.caches[type];
+    const hit = cache.get(token);
+    if (hit !== undefined) return this.checkTimes(hit, now, tol);
+    if (token.length > this.o.maxTokenBytes) return { ok: false, code: 'TOKEN_INVALID', reason: 'oversized' };
+    if (!JWT_SHAPE.test(token)) return { ok: false, code: 'TOKEN_INVALID', reason: 'malformed' };
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, (header: JWTHeaderParameters) => this.keyFor(header), {
+        algorithms: [this.o.algorithm],
+        issuer: this.o.issuer,
+        audience: this.o.audience,
+        typ: TYP[type],
+        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'],
+        clockTolerance: tol,
+        currentDate: new Date(now * 1000),
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) {
+        // jose checks the signature and every other claim before it reports expiry.
+        const claims = toClaims(err.payload);
+        if (claims) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims };
+        return { ok: false, code: 'TOKEN_INVALID', reason: 'claims' };
+      }
+      return { ok: false, code: 'TOKEN_INVALID', reason: reasonOf(err) };
+    }
+    const claims = toClaims(payload);
+    if (claims === null) return { ok: false, code: 'TOKEN_INVALID', reason: 'claims' };
+    if (this.o.cacheSize > 0) {
+      if (cache.size >= this.o.cacheSize) cache.delete(cache.keys().next().value as string);
+      cache.set(token, claims);
+    }
+    return this.checkTimes(claims, now, tol);
+  }
+
+  /** Claims of a genuine token, expired or not (logout needs to know which session to end). */
+  async claimsEvenIfExpired(type: TokenType, token: string, now: number): Promise<Claims | null> {
+    const v = await this.verify(type, token, now);
+    return v.ok || v.code === 'TOKEN_EXPIRED' ? v.claims : null;
+  }
+
+  private checkTimes(c: Claims, now: number, tol: number): VerifyResult {
+    if (c.exp <= now - tol) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims: c };
+    if (c.iat > now + tol) return { ok: false, code: 'TOKEN_INVALID', reason: 'iat-future' };
+    return { ok: true, claims: c };
+  }
+
+  private keyFor(header: JWTHeaderParameters): Uint8Array {
+    const key = typeof header.kid === 'string' ? this.ring.byKid.get(header.kid) : undefined;
+    if (!key) throw new UnknownKid();
+    return key.material;
+  }
+}
+
+class UnknownKid extends Error {}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof UnknownKid) return 'kid';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'alg';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim:${err.claim}`;
+  if (err instanceof joseErrors.JOSENotSupported) return 'unsupported';
+  return 'malformed';
+}
+
+function toClaims(p: JWTPayload): Claims | null {
+  const { sub, sid, jti, iat, exp, tnt } = p as Record<string, unknown>;
+  if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') return null;
+  if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isFinite(iat) || !Number.isFinite(exp)) return null;
+  if (sid.length === 0 || sid.length > 256 || jti.length === 0 || jti.length > 256) return null;
+  if (tnt !== undefined && typeof tnt !== 'string') return null;
+  const c: Claims = { sub, sid, jti, iat, exp };
+  if (typeof tnt === 'string') c.tnt = tnt;
+  return c;
+}

@@ -1,0 +1,57 @@
+/** The seam between the framework-neutral core and the framework adapters. */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface HttpRequest {
+  readonly method: string;
+  /** Path without the query string, as the client sent it. */
+  readonly path: string;
+  /** Header value by lower-case name; repeated headers joined as the framework joins them. */
+  header(name: string): string | undefined;
+  /** The framework's trust-proxy-aware client IP. */
+  readonly ip: string | undefined;
+  /** TLS as the framework sees it (trust-proxy aware). */
+  readonly secure: boolean;
+  /** The request body: an already-parsed value, a raw string, or undefined when none. */
+  body(): Promise<unknown>;
+}
+
+export interface HttpResponse {
+  appendHeader(name: string, value: string): void;
+}
+
+export interface HttpReply {
+  status: number;
+  headers: [string, string][];
+  body: JsonObject | null;
+}
+
+/** A user as returned by `verifyCredentials`. `id` becomes the token subject. */
+export interface User extends JsonObject {
+  id: string;
+}
+
+export type SessionKind = 'session' | 'api';
+
+/** What `req.tessera` / `ctx.state.tessera` / `request.tessera` holds for an authenticated request. */
+export interface Session {
+  /** Session id (the token family). Use it with `revokeSession`. */
+  readonly id: string;
+  readonly kind: SessionKind;
+  readonly user: User;
+  readonly subject: string;
+  readonly tenant: string | null;
+  /** Epoch seconds the session started (login). */
+  readonly createdAt: number;
+  /** Epoch seconds the presented (or just reissued) token expires; null for non-expiring API tokens. */
+  readonly expiresAt: number | null;
+  /** Epoch seconds the session itself ends at the latest (refresh token / record expiry). */
+  readonly sessionExpiresAt: number | null;
+}
+
+export type AuthResult =
+  | { ok: true; session: Session; refreshed: boolean }
+  | { ok: false; error: import('./errors.js').TesseraError; reply: HttpReply };
+
+export type RouteName = 'login' | 'refresh' | 'logout' | 'session';

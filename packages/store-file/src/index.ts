@@ -1,0 +1,277 @@
+/**
+ * The embedded default store: one JSON file per record in a directory.
+ *
+ * - Writes are atomic (write a temp file, then rename over the record).
+ * - Read-modify-write operations (touch, rotate, revoke) take a per-record lock file created
+ *   with O_EXCL, so two processes sharing the directory (a shared volume) never lose an update
+ *   and exactly one concurrent `rotate` wins.
+ * - The instance secret is created with link(2), which fails if it exists: a create-if-absent
+ *   that is atomic across processes.
+ */
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import {
+  StoreError,
+  decideRotate,
+  isLive,
+  matchesWhere,
+  parseRecord,
+  type ListPage,
+  type ListQuery,
+  type ReusePolicy,
+  type RevokeWhere,
+  type RotateResult,
+  type TokenRecord,
+  type TokenStore,
+} from '@tessera/core';
+
+export interface FileStoreOptions {
+  /** Directory for the records (created if missing). Default `./.tessera`. */
+  dir?: string;
+  /** Milliseconds a lock holder may keep a record locked before others treat the lock as stale. Default 10000. */
+  staleLockMs?: number;
+  /** Milliseconds to wait for a record lock before failing with a StoreError. Default 5000. */
+  lockTimeoutMs?: number;
+}
+
+const ID_RE = /^[A-Za-z0-9_-]{1,200}$/;
+
+export class FileStore implements TokenStore {
+  readonly dir: string;
+  private readonly recordsDir: string;
+  private readonly tmpDir: string;
+  private readonly locksDir: string;
+  private readonly staleLockMs: number;
+  private readonly lockTimeoutMs: number;
+  private ready: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: FileStoreOptions = {}) {
+    this.dir = resolve(options.dir ?? '.tessera');
+    this.recordsDir = join(this.dir, 'records');
+    this.tmpDir = join(this.dir, 'tmp');
+    this.locksDir = join(this.dir, 'locks');
+    this.staleLockMs = options.staleLockMs ?? 10_000;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
+  }
+
+  private async init(): Promise<void> {
+    if (this.closed) throw new StoreError('file store is closed');
+    this.ready ??= (async () => {
+      for (const d of [this.recordsDir, this.tmpDir, this.locksDir]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    })().catch(err => {
+      this.ready = undefined;
+      throw err;
+    });
+    await this.ready;
+  }
+
+  private file(id: string): string {
+    return join(this.recordsDir, `${id}.json`);
+  }
+
+  /** Runs `fn`, turning filesystem failures into StoreError (the core answers 503). */
+  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      await this.init();
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`file store ${what} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async read(id: string): Promise<TokenRecord | null> {
+    if (!ID_RE.test(id)) return null;
+    let text: string;
+    try {
+      text = await fs.readFile(this.file(id), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const rec = parseRecord(text);
+    return rec && rec.id === id ? rec : null;
+  }
+
+  private async write(record: TokenRecord): Promise<void> {
+    if (!ID_RE.test(record.id)) throw new StoreError('file store: record id must be base64url');
+    const tmp = join(this.tmpDir, `${record.id}.${randomBytes(6).toString('hex')}`);
+    await fs.writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    try {
+      await fs.rename(tmp, this.file(record.id));
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Exclusive per-record lock across processes (O_EXCL lock file; stale locks are broken). */
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const lock = join(this.locksDir, `${id}.lock`);
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let delay = 1;
+    for (;;) {
+      try {
+        const h = await fs.open(lock, 'wx');
+        await h.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        try {
+          const st = await fs.stat(lock);
+          if (Date.now() - st.mtimeMs > this.staleLockMs) {
+            await fs.rm(lock, { force: true });
+            continue;
+          }
+        } catch {
+          continue; // released meanwhile
+        }
+        if (Date.now() > deadline) throw new StoreError(`file store: record lock busy for ${this.lockTimeoutMs} ms`);
+        await new Promise(r => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 20);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+
+  get(id: string): Promise<TokenRecord | null> {
+    return this.io('get', () => this.read(id));
+  }
+
+  put(record: TokenRecord): Promise<void> {
+    return this.io('put', () => this.withLock(record.id, () => this.write(record)));
+  }
+
+  touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
+    if (!ID_RE.test(id)) return Promise.resolve(false);
+    return this.io('touch', () =>
+      this.withLock(id, async () => {
+        const rec = await this.read(id);
+        if (!rec || rec.revokedAt !== null) return false;
+        rec.lastSeenAt = Math.max(rec.lastSeenAt, lastSeenAt);
+        if (expiresAt !== undefined) rec.expiresAt = expiresAt;
+        await this.write(rec);
+        return true;
+      }),
+    );
+  }
+
+  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+    if (!ID_RE.test(usedId)) return Promise.resolve({ status: 'missing' });
+    return this.io('rotate', () =>
+      this.withLock(usedId, async (): Promise<RotateResult> => {
+        const used = await this.read(usedId);
+        const decision = decideRotate(used, now, reuse);
+        if (decision.status === 'rotated') {
+          await this.withLock(next.id, () => this.write(next));
+          await this.write({ ...used!, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
+          return decision;
+        }
+        if (decision.status === 'grace') {
+          await this.write({ ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
+          return decision;
+        }
+        if (decision.status === 'reused') return { status: 'reused', record: used! };
+        return decision;
+      }),
+    );
+  }
+
+  private async ids(): Promise<string[]> {
+    const names = await fs.readdir(this.recordsDir);
+    return names.filter(n => n.endsWith('.json')).map(n => n.slice(0, -5)).filter(id => ID_RE.test(id));
+  }
+
+  revoke(where: RevokeWhere, now: number): Promise<number> {
+    return this.io('revoke', async () => {
+      const ids = 'id' in where ? [where.id].filter(id => ID_RE.test(id)) : await this.ids();
+      let n = 0;
+      for (const id of ids) {
+        if (!('id' in where)) {
+          const peek = await this.read(id);
+          if (!peek || peek.revokedAt !== null || !matchesWhere(peek, where)) continue;
+        }
+        const changed = await this.withLock(id, async () => {
+          const rec = await this.read(id);
+          if (!rec || rec.revokedAt !== null || !matchesWhere(rec, where)) return false;
+          rec.revokedAt = now;
+          await this.write(rec);
+          return true;
+        });
+        if (changed) n++;
+      }
+      return n;
+    });
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.io('list', async () => {
+      const ids = (await this.ids()).sort();
+      let i = 0;
+      if (query.cursor) while (i < ids.length && ids[i]! <= query.cursor) i++;
+      const records: TokenRecord[] = [];
+      for (; i < ids.length && records.length < query.limit; i++) {
+        const rec = await this.read(ids[i]!);
+        if (!rec) continue;
+        if (query.subject !== undefined && rec.subject !== query.subject) continue;
+        if (query.kind !== undefined && rec.kind !== query.kind) continue;
+        records.push(rec);
+      }
+      return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
+    });
+  }
+
+  purgeExpired(now: number): Promise<number> {
+    return this.io('purgeExpired', async () => {
+      let n = 0;
+      for (const id of await this.ids()) {
+        const raw = await this.read(id);
+        if (raw && isLive(raw, now)) continue;
+        const removed = await this.withLock(id, async () => {
+          const rec = await this.read(id);
+          if (rec && isLive(rec, now)) return false;
+          await fs.rm(this.file(id), { force: true });
+          return true;
+        });
+        if (removed) n++;
+      }
+      // Leftover temp files from a crashed writer.
+      for (const t of await fs.readdir(this.tmpDir)) {
+        const p = join(this.tmpDir, t);
+        const st = await fs.stat(p).catch(() => null);
+        if (st && Date.now() - st.mtimeMs > this.staleLockMs) await fs.rm(p, { force: true });
+      }
+      return n;
+    });
+  }
+
+  initSecret(candidate: string): Promise<string> {
+    return this.io('initSecret', async () => {
+      const target = join(this.dir, 'secret');
+      const tmp = join(this.tmpDir, `secret.${randomBytes(6).toString('hex')}`);
+      await fs.writeFile(tmp, candidate, { mode: 0o600 });
+      try {
+        await fs.link(tmp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+      return (await fs.readFile(target, 'utf8')).trim();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+export function fileStore(options?: FileStoreOptions): FileStore {
+  return new FileStore(options);
+}
