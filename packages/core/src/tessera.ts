@@ -56,6 +56,8 @@ const CLEAR_FOR: Record<ErrorCode, Clear> = {
   STORE_UNAVAILABLE: 'none',
 };
 
+const FINAL: ReadonlySet<ErrorCode> = new Set(['SESSION_ENDED', 'REFRESH_REUSED', 'BINDING_MISMATCH', 'CSRF_FAILED', 'STORE_UNAVAILABLE']);
+
 const JSON_HEADERS: [string, string][] = [
   ['content-type', 'application/json; charset=utf-8'],
   ['cache-control', 'no-store'],
@@ -679,6 +681,9 @@ class Engine implements Tessera {
     const codec = await this.codecReady();
     const now = this.now();
     if (prior?.ok && prior.refreshed) return this.ok(this.issuedBody(prior as Ok));
+    // A verdict the middleware already reached on this request stands (re-running it would
+    // report a revoked family as SESSION_ENDED instead of REFRESH_REUSED, or hit a failing store twice).
+    if (prior && !prior.ok && FINAL.has(prior.error.code)) return prior.reply;
     if (this.options.mode === 'pair') {
       let token = this.refreshCookie(req);
       if (token === undefined && this.options.tokenInLoginBody) token = await this.bodyRefreshToken(req);

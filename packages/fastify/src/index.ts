@@ -1,1 +1,76 @@
-export {};
+/**
+ * @tessera/fastify: `await app.register(tessera, options)` (fastify-plugin, so the decorations
+ * reach the whole app) sets `request.tessera` in an onRequest hook, serves the auth routes
+ * under `routes.prefix` (default /auth) and decorates `app.tessera.requireSession()`.
+ * Works with or without @fastify/cookie.
+ */
+import { createTessera, isTessera, type AuthResult, type RouteName, type Tessera, type TesseraOptions } from '@tessera/core';
+import { FileStore } from '@tessera/store-file';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { send, toRequest, toResponse } from './adapt.js';
+import { TESSERA_RESULT, type TesseraDecorator } from './augment.js';
+
+export type { Session, TesseraOptions, Tessera } from '@tessera/core';
+export type { TesseraDecorator } from './augment.js';
+
+export type TesseraFastifyOptions = TesseraOptions & {
+  /** Share an existing createTessera() instance instead of passing options. */
+  instance?: Tessera;
+  /** Set false to register no routes (use the core's `route` yourself). */
+  registerRoutes?: boolean;
+};
+
+const METHODS: Record<RouteName, 'GET' | 'POST'> = { login: 'POST', refresh: 'POST', logout: 'POST', session: 'GET' };
+const BODY_LIMIT = 16 * 1024;
+
+const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyInstance, opts) => {
+  const { instance, registerRoutes = true, ...options } = opts;
+  const core: Tessera = instance && isTessera(instance) ? instance : createTessera(options as TesseraOptions, { defaultStore: () => new FileStore() });
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<AuthResult> => {
+    const r = await core.authenticate(toRequest(request), toResponse(reply));
+    request.tessera = r.ok ? r.session : null;
+    request[TESSERA_RESULT] = r;
+    return r;
+  };
+
+  app.decorateRequest('tessera', null);
+  app.addHook('onRequest', async (request, reply) => {
+    await authenticate(request, reply);
+  });
+
+  const decorator: TesseraDecorator = {
+    core,
+    requireSession: () =>
+      async function requireSession(request: FastifyRequest, reply: FastifyReply) {
+        const r = request[TESSERA_RESULT] ?? (await authenticate(request, reply));
+        if (!r.ok) return send(reply, r.reply);
+      },
+  };
+  app.decorate('tessera', decorator);
+
+  if (!registerRoutes) return;
+  await app.register(
+    async child => {
+      // Bodies reach the core raw, so malformed JSON gets the contract's 400 BAD_REQUEST.
+      child.removeAllContentTypeParsers();
+      child.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+      child.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
+        if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return send(reply, core.errorReply('BAD_REQUEST'));
+        throw err;
+      });
+      for (const name of core.routeNames) {
+        child.route({
+          method: METHODS[name],
+          url: `/${name}`,
+          handler: async (request, reply) => send(reply, await core.route(name, toRequest(request), toResponse(reply), request[TESSERA_RESULT])),
+        });
+      }
+    },
+    { prefix: core.options.prefix === '/' ? '' : core.options.prefix },
+  );
+};
+
+export const tessera = fp(plugin, { name: '@tessera/fastify', fastify: '5.x' });
+export default tessera;

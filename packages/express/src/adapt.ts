@@ -1,0 +1,51 @@
+/** Express request/response -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
+import { readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+import type { Request, Response } from 'express';
+
+class ExpressRequest implements HttpRequest {
+  constructor(private readonly r: Request) {}
+  get method(): string {
+    return this.r.method;
+  }
+  get path(): string {
+    const url = this.r.originalUrl;
+    const q = url.indexOf('?');
+    return q === -1 ? url : url.slice(0, q);
+  }
+  header(name: string): string | undefined {
+    const v = this.r.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  get ip(): string | undefined {
+    return this.r.ip; // trust-proxy aware
+  }
+  get secure(): boolean {
+    return this.r.secure; // trust-proxy aware
+  }
+  body(): Promise<unknown> {
+    if (this.r.body !== undefined) return Promise.resolve(this.r.body);
+    if (this.r.readableEnded) return Promise.resolve(undefined);
+    return readBody(this.r);
+  }
+  get raw(): Request {
+    return this.r;
+  }
+}
+
+export function toRequest(req: Request): HttpRequest {
+  return new ExpressRequest(req);
+}
+
+export function toResponse(res: Response): HttpResponse {
+  return { appendHeader: (name, value) => void res.append(name, value) };
+}
+
+export function send(res: Response, reply: HttpReply): void {
+  res.status(reply.status);
+  for (const [name, value] of reply.headers) {
+    if (name === 'set-cookie') res.append(name, value);
+    else res.setHeader(name, value);
+  }
+  if (reply.body === null) res.end();
+  else res.end(JSON.stringify(reply.body));
+}

@@ -1,0 +1,46 @@
+/** Fastify request/reply -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
+import type { HttpReply, HttpRequest, HttpResponse } from '@tessera/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+class FastifyHttpRequest implements HttpRequest {
+  constructor(private readonly r: FastifyRequest) {}
+  get method(): string {
+    return this.r.method;
+  }
+  get path(): string {
+    const url = this.r.url;
+    const q = url.indexOf('?');
+    return q === -1 ? url : url.slice(0, q);
+  }
+  header(name: string): string | undefined {
+    const v = this.r.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  get ip(): string | undefined {
+    return this.r.ip; // honours trustProxy
+  }
+  get secure(): boolean {
+    return this.r.protocol === 'https'; // honours trustProxy
+  }
+  body(): Promise<unknown> {
+    return Promise.resolve(this.r.body);
+  }
+  get raw(): FastifyRequest {
+    return this.r;
+  }
+}
+
+export function toRequest(request: FastifyRequest): HttpRequest {
+  return new FastifyHttpRequest(request);
+}
+
+export function toResponse(reply: FastifyReply): HttpResponse {
+  // Fastify accumulates repeated set-cookie headers into a list (also alongside @fastify/cookie).
+  return { appendHeader: (name, value) => void reply.header(name, value) };
+}
+
+export function send(reply: FastifyReply, r: HttpReply): FastifyReply {
+  reply.code(r.status);
+  for (const [name, value] of r.headers) reply.header(name, value);
+  return r.body === null ? reply.send() : reply.send(JSON.stringify(r.body));
+}

@@ -1,0 +1,50 @@
+/** Koa context -> the core's HttpRequest/HttpResponse. Never uses ctx.cookies.set (it refuses Secure cookies behind TLS-terminating proxies unless app.proxy is set and keys are managed). */
+import { readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+import type { Context } from 'koa';
+
+class KoaRequest implements HttpRequest {
+  constructor(private readonly ctx: Context) {}
+  get method(): string {
+    return this.ctx.method;
+  }
+  get path(): string {
+    return this.ctx.path;
+  }
+  header(name: string): string | undefined {
+    const v = this.ctx.req.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  get ip(): string | undefined {
+    return this.ctx.ip; // honours app.proxy
+  }
+  get secure(): boolean {
+    return this.ctx.secure; // honours app.proxy
+  }
+  body(): Promise<unknown> {
+    const parsed = (this.ctx.request as { body?: unknown }).body;
+    if (parsed !== undefined) return Promise.resolve(parsed);
+    if (this.ctx.req.readableEnded) return Promise.resolve(undefined);
+    return readBody(this.ctx.req);
+  }
+  get raw(): Context {
+    return this.ctx;
+  }
+}
+
+export function toRequest(ctx: Context): HttpRequest {
+  return new KoaRequest(ctx);
+}
+
+export function toResponse(ctx: Context): HttpResponse {
+  return { appendHeader: (name, value) => ctx.append(name, value) };
+}
+
+export function send(ctx: Context, reply: HttpReply): void {
+  for (const [name, value] of reply.headers) {
+    if (name === 'set-cookie') ctx.append(name, value);
+    else ctx.set(name, value);
+  }
+  ctx.status = reply.status;
+  ctx.body = reply.body === null ? null : JSON.stringify(reply.body);
+  if (reply.body !== null) ctx.type = 'application/json; charset=utf-8';
+}

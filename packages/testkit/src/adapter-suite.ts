@@ -1,0 +1,128 @@
+/**
+ * The adapter conformance suite: every behaviour case runs against each framework
+ * (on 127.0.0.1, through a real socket) and against the memory and file stores.
+ */
+import { afterEach, describe } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { MemoryStore, type TesseraEvent, type TesseraOptions, type TokenStore, type User } from '@tessera/core';
+import { FileStore } from '@tessera/store-file';
+import { fakeClock, type FakeClock } from './clock.js';
+import { setCookies, type SetCookie } from './cookies.js';
+import { failingStore, type FailingStore } from './failing-store.js';
+import { ALL_CASES } from './cases/index.js';
+import { SECRET, verifyCredentials, USERS } from './fixtures.js';
+export { SECRET, SECRET_KID, USERS, verifyCredentials } from './fixtures.js';
+
+/** What a framework test file provides: build an app with these options and listen on 127.0.0.1. */
+export interface MountSetup {
+  /** Trust X-Forwarded-* (Express 'trust proxy', Koa app.proxy, Fastify trustProxy). */
+  trustProxy?: boolean;
+  /** Also install the framework's usual cookie/body plugins (cookie-parser + express.json, @fastify/cookie, @koa/bodyparser). */
+  extras?: boolean;
+}
+
+/**
+ * The app every framework mounts: the tessera middleware, the auth routes under /auth, and
+ * GET /api/me (guarded, `{ user }`), POST /api/data (guarded, `{ ok: true }`),
+ * GET /public (`{ user: session user or null }`).
+ */
+export type Mount = (options: TesseraOptions, setup: MountSetup) => Promise<{ url: string; close(): Promise<void> }>;
+
+export interface TestApp {
+  url: string;
+  port: number;
+  /** The default cookie name for this server (derived from Host). */
+  cookieName: string;
+  store: FailingStore;
+  events: TesseraEvent[];
+  http(): ReturnType<typeof request>;
+  /** Logs in and returns the cookies set, as a Cookie header and by name. */
+  login(username?: string, password?: string): Promise<{ status: number; body: any; cookies: SetCookie[]; cookie: string; jar: Record<string, string> }>;
+}
+
+export type StoreKind = 'memory' | 'file';
+
+export interface SuiteContext {
+  framework: string;
+  storeKind: StoreKind;
+  clock: FakeClock;
+  /** A fresh backing store of this run's kind. */
+  newStore(): TokenStore;
+  /** Mounts an app with the suite defaults merged with `options` (a fresh store unless one is given). */
+  app(options?: Partial<TesseraOptions>, setup?: MountSetup): Promise<TestApp>;
+}
+
+export function cookieHeader(cookies: SetCookie[], jar: Record<string, string> = {}): { cookie: string; jar: Record<string, string> } {
+  const next = { ...jar };
+  for (const c of cookies) {
+    if (c.value === '' || c.attrs['max-age'] === '0') delete next[c.name];
+    else next[c.name] = c.value;
+  }
+  return { cookie: Object.entries(next).map(([k, v]) => `${k}=${v}`).join('; '), jar: next };
+}
+
+export function defineAdapterSuite(framework: string, mount: Mount, options: { stores?: StoreKind[] } = {}): void {
+  for (const storeKind of options.stores ?? (['memory', 'file'] as StoreKind[])) {
+    describe(`${framework} / ${storeKind} store`, () => {
+      const opened: { close(): Promise<void> }[] = [];
+      const dirs: string[] = [];
+      const clock = fakeClock();
+      afterEach(async () => {
+        await Promise.all(opened.splice(0).map(o => o.close()));
+        for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+        clock.set(1_800_000_000);
+      });
+      const newStore = (): TokenStore => {
+        if (storeKind === 'memory') return new MemoryStore();
+        const dir = mkdtempSync(join(tmpdir(), 'tessera-suite-'));
+        dirs.push(dir);
+        return new FileStore({ dir });
+      };
+      const ctx: SuiteContext = {
+        framework,
+        storeKind,
+        clock,
+        newStore,
+        async app(overrides = {}, setup = {}) {
+          const events: TesseraEvent[] = [];
+          const given = overrides.store;
+          const store = given && 'mode' in given ? (given as FailingStore) : failingStore(given ?? newStore());
+          const opts: TesseraOptions = {
+            secret: SECRET,
+            verifyCredentials,
+            clock,
+            ...overrides,
+            store,
+            onEvent: e => {
+              events.push(e);
+              overrides.onEvent?.(e);
+            },
+          };
+          if ('secret' in overrides && overrides.secret === undefined) delete opts.secret;
+          const server = await mount(opts, setup);
+          opened.push(server);
+          const port = Number(new URL(server.url).port);
+          const app: TestApp = {
+            url: server.url,
+            port,
+            cookieName: `tessera-127-0-0-1-${port}`,
+            store,
+            events,
+            http: () => request(server.url),
+            async login(username = 'alice', password = USERS[username]?.password ?? 'x') {
+              const res = await request(server.url).post('/auth/login').send({ username, password });
+              const cookies = setCookies(res.headers);
+              const { cookie, jar } = cookieHeader(cookies);
+              return { status: res.status, body: res.body, cookies, cookie, jar };
+            },
+          };
+          return app;
+        },
+      };
+      for (const define of ALL_CASES) define(ctx);
+    });
+  }
+}

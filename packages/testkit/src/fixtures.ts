@@ -1,0 +1,15 @@
+import { kidOf, type User } from '@tessera/core';
+
+export const SECRET = 'conformance-secret-0123456789-abcdefghijklmnop';
+export const SECRET_KID = kidOf(SECRET);
+
+export const USERS: Record<string, { password: string; user: User }> = {
+  alice: { password: 'wonderland', user: { id: 'alice', name: 'Alice' } },
+  bob: { password: 'builder', user: { id: 'bob', name: 'Bob' } },
+};
+
+export async function verifyCredentials(input: { username: string; password: string }): Promise<User | null> {
+  const u = USERS[input.username];
+  return u && u.password === input.password ? u.user : null;
+}
+

@@ -1,0 +1,26 @@
+import express from 'express';
+import cookieParser from 'cookie-parser';
+import type { AddressInfo } from 'node:net';
+import { tessera } from '@tessera/express';
+import { defineAdapterSuite, type Mount } from '../../packages/testkit/src/index.js';
+
+const mount: Mount = async (options, setup) => {
+  const app = express();
+  if (setup.trustProxy) app.set('trust proxy', true);
+  if (setup.extras) app.use(cookieParser(), express.json());
+  const auth = tessera(options);
+  app.use(auth);
+  app.use('/auth', auth.routes());
+  app.get('/api/me', auth.requireSession(), (req, res) => void res.json({ user: req.tessera!.user }));
+  app.post('/api/data', auth.requireSession(), (_req, res) => void res.json({ ok: true }));
+  app.get('/public', (req, res) => void res.json({ user: req.tessera?.user ?? null }));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>(r => server.once('listening', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>(r => server.close(() => r())),
+  };
+};
+
+defineAdapterSuite('express', mount);

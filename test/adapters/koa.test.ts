@@ -1,0 +1,30 @@
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import type { AddressInfo } from 'node:net';
+import { tessera } from '@tessera/koa';
+import { defineAdapterSuite, type Mount } from '../../packages/testkit/src/index.js';
+
+const mount: Mount = async (options, setup) => {
+  const app = new Koa();
+  if (setup.trustProxy) app.proxy = true;
+  if (setup.extras) app.use(bodyParser());
+  const auth = tessera(options);
+  app.use(auth);
+  app.use(auth.routes({ prefix: '/auth' }));
+  const guard = auth.requireSession();
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/api/me' && ctx.method === 'GET') return guard(ctx, async () => void (ctx.body = { user: ctx.state.tessera!.user }));
+    if (ctx.path === '/api/data' && ctx.method === 'POST') return guard(ctx, async () => void (ctx.body = { ok: true }));
+    if (ctx.path === '/public') return void (ctx.body = { user: ctx.state.tessera?.user ?? null });
+    await next();
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>(r => server.once('listening', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>(r => server.close(() => r())),
+  };
+};
+
+defineAdapterSuite('koa', mount);
