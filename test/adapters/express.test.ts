@@ -2,14 +2,15 @@ import express from 'express';
 import cookieParser from 'cookie-parser';
 import type { AddressInfo } from 'node:net';
 import { tessera } from '@tessera/express';
-import { defineAdapterSuite, type Mount } from '../../packages/testkit/src/index.js';
+import { defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
 
-const mount: Mount = async (options, setup) => {
+const mount: Mount = async (core, setup) => {
   const app = express();
   if (setup.trustProxy) app.set('trust proxy', true);
   if (setup.extras) app.use(cookieParser(), express.json());
-  const auth = tessera(options);
+  const auth = tessera(core);
   app.use(auth);
+  app.use('/auth/admin', auth.adminRoutes({ isAdmin }));
   app.use('/auth', auth.routes());
   app.get('/api/me', auth.requireSession(), (req, res) => void res.json({ user: req.tessera!.user }));
   app.post('/api/data', auth.requireSession(), (_req, res) => void res.json({ ok: true }));

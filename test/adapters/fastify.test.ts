@@ -1,12 +1,12 @@
 import Fastify from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import { tessera } from '@tessera/fastify';
-import { defineAdapterSuite, type Mount } from '../../packages/testkit/src/index.js';
+import { defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
 
-const mount: Mount = async (options, setup) => {
+const mount: Mount = async (core, setup) => {
   const app = Fastify({ trustProxy: setup.trustProxy ?? false });
   if (setup.extras) await app.register(fastifyCookie);
-  await app.register(tessera, options);
+  await app.register(tessera, { instance: core, admin: { isAdmin } });
   app.get('/api/me', { onRequest: app.tessera.requireSession() }, async request => ({ user: request.tessera!.user }));
   app.post('/api/data', { onRequest: app.tessera.requireSession() }, async () => ({ ok: true }));
   app.get('/public', async request => ({ user: request.tessera?.user ?? null }));

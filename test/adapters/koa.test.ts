@@ -2,14 +2,15 @@ import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { AddressInfo } from 'node:net';
 import { tessera } from '@tessera/koa';
-import { defineAdapterSuite, type Mount } from '../../packages/testkit/src/index.js';
+import { defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
 
-const mount: Mount = async (options, setup) => {
+const mount: Mount = async (core, setup) => {
   const app = new Koa();
   if (setup.trustProxy) app.proxy = true;
   if (setup.extras) app.use(bodyParser());
-  const auth = tessera(options);
+  const auth = tessera(core);
   app.use(auth);
+  app.use(auth.adminRoutes({ prefix: '/auth/admin', isAdmin }));
   app.use(auth.routes({ prefix: '/auth' }));
   const guard = auth.requireSession();
   app.use(async (ctx, next) => {

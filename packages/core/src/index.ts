@@ -27,3 +27,5 @@ export { findCookie, serializeCookie, clearCookie } from './lib/cookies.js';
 export { readBody } from './lib/body.js';
 export { withTimeout } from './lib/timeout.js';
 export type { HttpRequest, HttpResponse, HttpReply, AuthResult, Session, SessionKind, User, JsonObject, JsonValue, RouteName } from './types.js';
+export { adminRoute, isAdminRoute } from './admin-routes.js';
+export type { AdminRouteOptions } from './admin-routes.js';

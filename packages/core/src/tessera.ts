@@ -108,6 +108,8 @@ export interface Tessera {
   createApiToken(input: CreateApiTokenInput): Promise<{ token: string; info: SessionInfo }>;
   listApiTokens(subject: string, page?: { cursor?: string | null; limit?: number }): Promise<{ tokens: SessionInfo[]; cursor: string | null }>;
   revokeApiToken(id: string): Promise<number>;
+  /** Summary of one session or API-token record (null when absent). */
+  getRecordInfo(id: string): Promise<SessionInfo | null>;
   close(): Promise<void>;
 }
 
@@ -806,6 +808,11 @@ class Engine implements Tessera {
 
   revokeApiToken(id: string): Promise<number> {
     return this.unwrap(this.adminRevoke({ id }));
+  }
+
+  async getRecordInfo(id: string): Promise<SessionInfo | null> {
+    const rec = await this.unwrap(this.s('get', () => this.store.get(id)));
+    return rec && rec.kind !== 'refresh' ? this.info(rec) : null;
   }
 
   async createApiToken(input: CreateApiTokenInput): Promise<{ token: string; info: SessionInfo }> {

@@ -3,7 +3,7 @@
  * `auth.routes()` serves login/refresh/logout/session; `auth.requireSession()` guards a route.
  * Works with or without cookie-parser and body parsers.
  */
-import { createTessera, isTessera, type Tessera, type TesseraOptions } from '@tessera/core';
+import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type Tessera, type TesseraOptions } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { send, toRequest, toResponse } from './adapt.js';
@@ -18,6 +18,8 @@ export interface TesseraExpress extends RequestHandler {
   routes(): RequestHandler;
   /** Answers 401/403/503 per the response contract unless the request has a session. */
   requireSession(): RequestHandler;
+  /** Optional session/API-token administration routes: `app.use('/auth/admin', auth.adminRoutes({ isAdmin }))`. */
+  adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
 
 function instance(x: TesseraOptions | Tessera): Tessera {
@@ -61,6 +63,12 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
   Object.defineProperty(middleware, 'core', { value: core });
   middleware.routes = () => routes;
   middleware.requireSession = () => guard;
+  middleware.adminRoutes = (adminOptions = {}) => (req, res, next) => {
+    adminRoute(core, req.method, req.path, toRequest(req), toResponse(res), req[TESSERA_RESULT], adminOptions).then(
+      reply => (reply ? send(res, reply) : next()),
+      next,
+    );
+  };
   return middleware;
 }
 

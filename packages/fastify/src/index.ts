@@ -4,7 +4,7 @@
  * under `routes.prefix` (default /auth) and decorates `app.tessera.requireSession()`.
  * Works with or without @fastify/cookie.
  */
-import { createTessera, isTessera, type AuthResult, type RouteName, type Tessera, type TesseraOptions } from '@tessera/core';
+import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type RouteName, type Tessera, type TesseraOptions } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -19,13 +19,15 @@ export type TesseraFastifyOptions = TesseraOptions & {
   instance?: Tessera;
   /** Set false to register no routes (use the core's `route` yourself). */
   registerRoutes?: boolean;
+  /** Register the optional administration routes under `admin.prefix` (default `<routes.prefix>/admin`). */
+  admin?: AdminRouteOptions & { prefix?: string };
 };
 
 const METHODS: Record<RouteName, 'GET' | 'POST'> = { login: 'POST', refresh: 'POST', logout: 'POST', session: 'GET' };
 const BODY_LIMIT = 16 * 1024;
 
 const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyInstance, opts) => {
-  const { instance, registerRoutes = true, ...options } = opts;
+  const { instance, registerRoutes = true, admin, ...options } = opts;
   const core: Tessera = instance && isTessera(instance) ? instance : createTessera(options as TesseraOptions, { defaultStore: () => new FileStore() });
 
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<AuthResult> => {
@@ -49,6 +51,26 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
       },
   };
   app.decorate('tessera', decorator);
+
+  if (admin) {
+    const prefix = admin.prefix ?? `${core.options.prefix === '/' ? '' : core.options.prefix}/admin`;
+    await app.register(
+      async child => {
+        child.removeAllContentTypeParsers();
+        child.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+        child.route({
+          method: ['GET', 'POST', 'DELETE'],
+          url: '/*',
+          handler: async (request, reply) => {
+            const rel = '/' + ((request.params as Record<string, string>)['*'] ?? '');
+            const r = await adminRoute(core, request.method, rel, toRequest(request), toResponse(reply), request[TESSERA_RESULT], admin);
+            return r ? send(reply, r) : reply.callNotFound();
+          },
+        });
+      },
+      { prefix },
+    );
+  }
 
   if (!registerRoutes) return;
   await app.register(

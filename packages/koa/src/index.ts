@@ -3,7 +3,7 @@
  * `app.use(auth.routes())` serves login/refresh/logout/session under the prefix (default /auth);
  * `auth.requireSession()` guards a route.
  */
-import { createTessera, isTessera, type AuthResult, type Tessera, type TesseraOptions } from '@tessera/core';
+import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type Tessera, type TesseraOptions } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
 import { send, toRequest, toResponse } from './adapt.js';
@@ -17,12 +17,25 @@ export interface TesseraKoa extends Middleware {
   /** Login, refresh, logout and session routes under `prefix` (default: the `routes.prefix` option, `/auth`). */
   routes(options?: { prefix?: string }): Middleware;
   requireSession(): Middleware;
+  /** Optional session/API-token administration routes under `prefix` (default `/auth/admin`). */
+  adminRoutes(options?: AdminRouteOptions & { prefix?: string }): Middleware;
 }
 
 type Ctx = Context & { [TESSERA_RESULT]?: AuthResult };
 
 function instance(x: TesseraOptions | Tessera): Tessera {
   return isTessera(x) ? x : createTessera(x, { defaultStore: () => new FileStore() });
+}
+
+function normalize(prefix: string): string {
+  return prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix;
+}
+
+/** The path below `prefix`, or null when the path is elsewhere. */
+function relative(prefix: string, path: string): string | null {
+  if (prefix === '/') return path;
+  if (path === prefix || path.startsWith(prefix + '/')) return path.slice(prefix.length) || '/';
+  return null;
 }
 
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
@@ -43,17 +56,23 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   Object.defineProperty(middleware, 'core', { value: core });
 
   middleware.routes = (opts = {}) => {
-    const raw = opts.prefix ?? core.options.prefix;
-    const prefix = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
+    const prefix = normalize(opts.prefix ?? core.options.prefix);
     return async (ctx: Ctx, next: Next) => {
-      const path = ctx.path;
-      let rel: string;
-      if (prefix === '/') rel = path;
-      else if (path === prefix || path.startsWith(prefix + '/')) rel = path.slice(prefix.length) || '/';
-      else return next();
+      const rel = relative(prefix, ctx.path);
+      if (rel === null) return next();
       const name = core.matchRoute(ctx.method, rel);
       if (name === null) return next();
       send(ctx, await core.route(name, toRequest(ctx), toResponse(ctx), ctx[TESSERA_RESULT]));
+    };
+  };
+
+  middleware.adminRoutes = (opts = {}) => {
+    const prefix = normalize(opts.prefix ?? `${core.options.prefix === '/' ? '' : core.options.prefix}/admin`);
+    return async (ctx: Ctx, next: Next) => {
+      const rel = relative(prefix, ctx.path);
+      const reply = rel === null ? null : await adminRoute(core, ctx.method, rel, toRequest(ctx), toResponse(ctx), ctx[TESSERA_RESULT], opts);
+      if (reply === null) return next();
+      send(ctx, reply);
     };
   };
 

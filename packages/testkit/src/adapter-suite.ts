@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { MemoryStore, type TesseraEvent, type TesseraOptions, type TokenStore, type User } from '@tessera/core';
+import { MemoryStore, createTessera, type Session, type Tessera, type TesseraEvent, type TesseraOptions, type TokenStore } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
 import { fakeClock, type FakeClock } from './clock.js';
 import { setCookies, type SetCookie } from './cookies.js';
@@ -29,7 +29,10 @@ export interface MountSetup {
  * GET /api/me (guarded, `{ user }`), POST /api/data (guarded, `{ ok: true }`),
  * GET /public (`{ user: session user or null }`).
  */
-export type Mount = (options: TesseraOptions, setup: MountSetup) => Promise<{ url: string; close(): Promise<void> }>;
+export type Mount = (auth: Tessera, setup: MountSetup) => Promise<{ url: string; close(): Promise<void> }>;
+
+/** Admin routes are mounted at /auth/admin with this policy. */
+export const isAdmin = (s: Session): boolean => s.user.role === 'admin';
 
 export interface TestApp {
   url: string;
@@ -37,6 +40,8 @@ export interface TestApp {
   /** The default cookie name for this server (derived from Host). */
   cookieName: string;
   store: FailingStore;
+  /** The framework-neutral instance (admin API). */
+  core: Tessera;
   events: TesseraEvent[];
   http(): ReturnType<typeof request>;
   /** Logs in and returns the cookies set, as a Cookie header and by name. */
@@ -102,7 +107,8 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
             },
           };
           if ('secret' in overrides && overrides.secret === undefined) delete opts.secret;
-          const server = await mount(opts, setup);
+          const core = createTessera(opts);
+          const server = await mount(core, setup);
           opened.push(server);
           const port = Number(new URL(server.url).port);
           const app: TestApp = {
@@ -110,6 +116,7 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
             port,
             cookieName: `tessera-127-0-0-1-${port}`,
             store,
+            core,
             events,
             http: () => request(server.url),
             async login(username = 'alice', password = USERS[username]?.password ?? 'x') {

@@ -6,6 +6,7 @@ export const SECRET_KID = kidOf(SECRET);
 export const USERS: Record<string, { password: string; user: User }> = {
   alice: { password: 'wonderland', user: { id: 'alice', name: 'Alice' } },
   bob: { password: 'builder', user: { id: 'bob', name: 'Bob' } },
+  root: { password: 'administrator', user: { id: 'root', name: 'Root', role: 'admin' } },
 };
 
 export async function verifyCredentials(input: { username: string; password: string }): Promise<User | null> {

@@ -1,7 +1,15 @@
 import type { SuiteContext } from '../adapter-suite.js';
 import cookieDefaults from './cookie-defaults.js';
 import cookieOptions from './cookie-options.js';
+import admin from './admin.js';
+import apiTokens from './api-tokens.js';
+import binding from './binding.js';
 import csrf from './csrf.js';
+import events from './events.js';
+import pairConcurrency from './pair-concurrency.js';
+import pairMode from './pair-mode.js';
+import tenant from './tenant.js';
+import timeouts from './timeouts.js';
 import login from './login.js';
 import secrets from './secrets.js';
 import slidingRefresh from './sliding-refresh.js';
@@ -20,4 +28,12 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   secrets,
   storeFailure,
   csrf,
+  pairMode,
+  pairConcurrency,
+  timeouts,
+  binding,
+  apiTokens,
+  tenant,
+  admin,
+  events,
 ];

@@ -1,0 +1,35 @@
+import { describe, expect, it } from '@jest/globals';
+import type { SuiteContext } from '../adapter-suite.js';
+import { SECRET } from '../fixtures.js';
+
+export default function events(ctx: SuiteContext): void {
+  describe('onEvent', () => {
+    it('emits typed events and never a raw token or secret', async () => {
+      const app = await ctx.app({ mode: 'pair', accessTtl: 60, refreshTtl: 3600, refreshReuse: false });
+      const login = await app.login();
+      await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+      await app.http().post('/auth/refresh').set('Cookie', login.cookie); // reuse
+      await app.http().get('/api/me').set('Cookie', 'x=1; ' + login.cookie.replace(/=ey/, '=eyX'));
+      app.store.mode = 'fail';
+      await app.http().get('/api/me').set('Cookie', login.cookie);
+      app.store.mode = 'ok';
+      const types = new Set(app.events.map(e => e.type));
+      for (const t of ['issued', 'refreshed', 'rejected', 'revoked', 'reuse-detected', 'store-error']) expect(types).toContain(t);
+      const dump = JSON.stringify(app.events);
+      for (const value of Object.values(login.jar)) {
+        expect(dump).not.toContain(value);
+        expect(dump).not.toContain(value.split('.')[2]!);
+      }
+      expect(dump).not.toContain(SECRET);
+      const rejected = app.events.find(e => e.type === 'rejected' && e.code === 'REFRESH_REUSED');
+      expect(rejected).toMatchObject({ reason: 'refresh-reused', path: '/auth/refresh' });
+    });
+
+    it('a throwing listener never breaks a request', async () => {
+      const app = await ctx.app({ onEvent: () => { throw new Error('listener bug'); } });
+      const { status, cookie } = await app.login();
+      expect(status).toBe(200);
+      expect((await app.http().get('/api/me').set('Cookie', cookie)).status).toBe(200);
+    });
+  });
+}
