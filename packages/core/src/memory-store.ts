@@ -24,7 +24,8 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements TokenStore {
   readonly inProcess = true;
   readonly capacity: number;
-  private readonly records = new Map<string, TokenRecord>();
+  /** id -> entry; `hot` is the CLOCK reference bit (reads set it, eviction clears it once). */
+  private readonly records = new Map<string, { rec: TokenRecord; hot: boolean }>();
   private readonly bySubject = new Map<string, Set<string>>();
   private readonly byFamily = new Map<string, Set<string>>();
   private secret: string | undefined;
@@ -44,14 +45,24 @@ export class MemoryStore implements TokenStore {
     if (this.closed) throw new StoreError('memory store is closed');
   }
 
+  getSync(id: string): TokenRecord | null {
+    if (this.closed) throw new StoreError('memory store is closed');
+    const entry = this.records.get(id);
+    if (entry === undefined) return null;
+    entry.hot = true;
+    return entry.rec;
+  }
+
   get(id: string): Promise<TokenRecord | null> {
-    if (this.closed) return Promise.reject(new StoreError('memory store is closed'));
-    const rec = this.records.get(id);
-    if (rec === undefined) return Promise.resolve(null);
-    // LRU: move to the most recently used end.
-    this.records.delete(id);
-    this.records.set(id, rec);
-    return Promise.resolve(rec);
+    try {
+      return Promise.resolve(this.getSync(id));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private rec(id: string): TokenRecord | undefined {
+    return this.records.get(id)?.rec;
   }
 
   async put(record: TokenRecord): Promise<void> {
@@ -60,23 +71,37 @@ export class MemoryStore implements TokenStore {
   }
 
   private write(record: TokenRecord): void {
-    const old = this.records.get(record.id);
+    const old = this.rec(record.id);
     if (old) {
       this.records.delete(record.id);
       if (old.subject !== record.subject) this.unindex(this.bySubject, old.subject, old.id);
       if (old.family !== record.family) this.unindex(this.byFamily, old.family, old.id);
     }
-    this.records.set(record.id, record);
+    this.records.set(record.id, { rec: record, hot: false });
     this.index(this.bySubject, record.subject, record.id);
     this.index(this.byFamily, record.family, record.id);
+    // CLOCK eviction: the oldest entry not read since it was last passed over goes.
     while (this.records.size > this.capacity) {
-      const oldest = this.records.keys().next().value as string;
-      this.delete(oldest);
+      const [id, entry] = this.records.entries().next().value as [string, { rec: TokenRecord; hot: boolean }];
+      this.records.delete(id);
+      if (entry.hot) {
+        entry.hot = false;
+        this.records.set(id, entry);
+      } else {
+        this.unindex(this.bySubject, entry.rec.subject, id);
+        this.unindex(this.byFamily, entry.rec.family, id);
+      }
     }
   }
 
+  /** Replaces a record in place (same id, subject, family), keeping its position and flag. */
+  private replace(id: string, record: TokenRecord): void {
+    const entry = this.records.get(id);
+    if (entry) entry.rec = record;
+  }
+
   private delete(id: string): void {
-    const rec = this.records.get(id);
+    const rec = this.rec(id);
     if (!rec) return;
     this.records.delete(id);
     this.unindex(this.bySubject, rec.subject, id);
@@ -98,18 +123,18 @@ export class MemoryStore implements TokenStore {
 
   async touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
     this.check();
-    const rec = this.records.get(id);
+    const rec = this.rec(id);
     if (!rec || rec.revokedAt !== null) return false;
     const next = { ...rec, lastSeenAt: Math.max(rec.lastSeenAt, lastSeenAt) };
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
-    this.records.set(id, next);
+    this.replace(id, next);
     return true;
   }
 
   async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
     this.check();
     // Single-threaded: no await between the read and the writes, so this is atomic.
-    const used = this.records.get(usedId) ?? null;
+    const used = this.rec(usedId) ?? null;
     const decision = decideRotate(used, now, reuse);
     if (decision.status === 'rotated') {
       this.write({ ...used!, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
@@ -117,7 +142,7 @@ export class MemoryStore implements TokenStore {
       return decision;
     }
     if (decision.status === 'grace') {
-      this.write({ ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
+      this.replace(usedId, { ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
       return decision;
     }
     if (decision.status === 'reused') return { status: 'reused', record: { ...used! } };
@@ -133,9 +158,9 @@ export class MemoryStore implements TokenStore {
     else ids = [...this.records.keys()];
     let n = 0;
     for (const id of ids) {
-      const rec = this.records.get(id);
+      const rec = this.rec(id);
       if (!rec || rec.revokedAt !== null || !matchesWhere(rec, where)) continue;
-      this.records.set(id, { ...rec, revokedAt: now });
+      this.replace(id, { ...rec, revokedAt: now });
       n++;
     }
     return n;
@@ -160,7 +185,7 @@ export class MemoryStore implements TokenStore {
     const records: TokenRecord[] = [];
     let i = start;
     for (; i < ids.length && records.length < query.limit; i++) {
-      const rec = this.records.get(ids[i]!);
+      const rec = this.rec(ids[i]!);
       if (rec && (query.kind === undefined || rec.kind === query.kind)) records.push({ ...rec });
     }
     return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
@@ -169,7 +194,7 @@ export class MemoryStore implements TokenStore {
   async purgeExpired(now: number): Promise<number> {
     this.check();
     let n = 0;
-    for (const [id, rec] of [...this.records]) {
+    for (const [id, { rec }] of [...this.records]) {
       if (!isLive(rec, now)) {
         this.delete(id);
         n++;

@@ -97,6 +97,11 @@ export interface TokenStore {
   close(): Promise<void>;
   /** True for stores living in this process (no I/O): the core skips its timeout wrapper. */
   readonly inProcess?: boolean;
+  /**
+   * Optional synchronous `get` for in-process stores. When present, the core authenticates a
+   * request whose token signature is already verified without a single await.
+   */
+  getSync?(id: string): TokenRecord | null;
 }
 
 const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);

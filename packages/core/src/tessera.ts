@@ -93,6 +93,11 @@ export interface Tessera {
   /** Resolves once the signing keys are loaded (they come from the store when `secret` is omitted). */
   ready(): Promise<void>;
   authenticate(req: HttpRequest, res: HttpResponse): Promise<AuthResult>;
+  /**
+   * Same result as `authenticate`, returned synchronously when it can be decided without I/O
+   * (verified-signature cache hit and an in-process store); adapters use it on the hot path.
+   */
+  authenticateFast(req: HttpRequest, res: HttpResponse): AuthResult | Promise<AuthResult>;
   /** The reply a failed `authenticate` result prescribes (for guards). */
   route(name: RouteName, req: HttpRequest, res: HttpResponse, prior?: AuthResult): Promise<HttpReply>;
   /** Which drop-in route a method + path (relative to the routes prefix) names, if any. */
@@ -290,6 +295,47 @@ class Engine implements Tessera {
     }
   }
 
+  authenticateFast(req: HttpRequest, res: HttpResponse): AuthResult | Promise<AuthResult> {
+    const codec = this.codec;
+    if (codec !== undefined && this.store.getSync !== undefined) {
+      try {
+        const r = this.fast(req, codec);
+        if (r !== null) return r;
+      } catch (err) {
+        return this.catchReject(req, err);
+      }
+    }
+    return this.authenticate(req, res);
+  }
+
+  /**
+   * The common case without a single await: a cookie whose signature is already verified, an
+   * in-process store, outside the refresh window. Anything else returns null (the full path).
+   * The checks are the same ones the full path makes (checkTenant, checkRecord).
+   */
+  private fast(req: HttpRequest, codec: TokenCodec): Ok | null {
+    if (req.header('authorization') !== undefined) return null;
+    if (this.options.csrf && !isSafeMethod(req.method)) return null;
+    const access = findCookie(req.header('cookie'), this.accessName(req));
+    if (access.status !== 'found') return null;
+    const pair = this.options.mode === 'pair';
+    const now = this.now();
+    const v = codec.verifyCached(pair ? 'access' : 'session', access.value, now);
+    if (v === undefined || !v.ok) return null;
+    const claims = v.claims;
+    if (this.options.refreshable && this.inWindow(claims, pair ? this.options.accessTtl : this.options.ttl, now)) return null;
+    this.checkTenant(req, claims);
+    let record: TokenRecord | null;
+    try {
+      record = this.store.getSync!(claims.sid);
+    } catch {
+      return null; // let the full path report the store failure
+    }
+    const checked = this.checkRecord(req, claims, record, now);
+    if (this.touchDue(checked, now)) return null; // the full path writes lastSeenAt
+    return { ok: true, session: this.session(checked, claims.exp), refreshed: false };
+  }
+
   private async auth(req: HttpRequest, res: HttpResponse): Promise<Result> {
     const codec = this.codec ?? (await this.codecReady());
     const now = this.now();
@@ -346,14 +392,14 @@ class Engine implements Tessera {
         const refresh = this.refreshCookie(req);
         if (refresh !== undefined) return this.refreshPair(req, res, codec, refresh, now);
       }
-      this.maybeTouch(record, now);
+      await this.maybeTouch(record, now);
       return { ok: true, session: this.session(record, claims.exp), refreshed: false };
     }
     if (this.options.refreshable && viaCookie && this.inWindow(claims, this.options.ttl, now)) {
       const reissued = await this.reissueSliding(req, res, codec, record, claims, now);
       if (reissued) return reissued;
     }
-    this.maybeTouch(record, now);
+    await this.maybeTouch(record, now);
     return { ok: true, session: this.session(record, claims.exp), refreshed: false };
   }
 
@@ -363,12 +409,21 @@ class Engine implements Tessera {
     return claims.exp - now <= window;
   }
 
+  private checkTenant(req: HttpRequest, claims: Claims): void {
+    const tenantFn = this.options.tenant;
+    if (tenantFn && (claims.tnt ?? null) !== (tenantFn(req) ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'access', claims.sid, claims.sub);
+  }
+
   /** Session checks shared by access, sliding and refresh tokens. */
   private async checkSession(req: HttpRequest, claims: Claims, now: number): Promise<TokenRecord> {
+    this.checkTenant(req, claims);
+    const record = await this.s('get', () => this.store.get(claims.sid));
+    return this.checkRecord(req, claims, record, now);
+  }
+
+  /** The record checks, synchronous: revoked, expired, timeouts, tenant, binding. */
+  private checkRecord(req: HttpRequest, claims: Claims, record: TokenRecord | null, now: number): TokenRecord {
     const { sid, sub } = claims;
-    const tenantFn = this.options.tenant;
-    if (tenantFn && (claims.tnt ?? null) !== (tenantFn(req) ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'access', sid, sub);
-    const record = await this.s('get', () => this.store.get(sid));
     if (record === null) throw reject('SESSION_ENDED', 'unknown-session', 'all', sid, sub);
     if (record.kind !== 'session' || record.subject !== sub) throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
     if ((record.tenant ?? null) !== (claims.tnt ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'access', sid, sub);
@@ -384,11 +439,23 @@ class Engine implements Tessera {
   }
 
   /** Writes lastSeenAt at most once per touchInterval per session; never on the hot path's critical path. */
-  private maybeTouch(record: TokenRecord, now: number): void {
-    if (now - record.lastSeenAt < this.options.touchInterval) return;
-    this.s('touch', () => this.store.touch(record.id, now)).catch(() => {
-      // store-error already emitted; the request itself was authenticated by a successful read.
-    });
+  private touchDue(record: TokenRecord, now: number): boolean {
+    return now - record.lastSeenAt >= this.options.touchInterval;
+  }
+
+  /**
+   * Writes lastSeenAt at most once per touchInterval per session. With an idle timeout the write
+   * is awaited (the next request must see it); without one, lastSeenAt is informational and the
+   * write happens off the request path. A failed touch never fails the request: the session was
+   * authenticated by a successful read (the store-error event is emitted).
+   */
+  private async maybeTouch(record: TokenRecord, now: number): Promise<void> {
+    if (!this.touchDue(record, now)) return;
+    const write = this.s('touch', () => this.store.touch(record.id, now)).then(
+      () => undefined,
+      () => undefined,
+    );
+    if (this.options.idleTimeout > 0) await write;
   }
 
   private session(record: TokenRecord, expiresAt: number | null): Session {
@@ -524,7 +591,7 @@ class Engine implements Tessera {
     if (record.expiresAt !== null && record.expiresAt <= now) throw reject('SESSION_ENDED', 'api-expired', 'none', id, record.subject);
     const tenantFn = this.options.tenant;
     if (tenantFn && (record.tenant ?? null) !== (tenantFn(req) ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'none', id, record.subject);
-    this.maybeTouch(record, now);
+    await this.maybeTouch(record, now);
     return { ok: true, session: this.session(record, record.expiresAt), refreshed: false };
   }
 

@@ -3,7 +3,7 @@
  * `auth.routes()` serves login/refresh/logout/session; `auth.requireSession()` guards a route.
  * Works with or without cookie-parser and body parsers.
  */
-import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type Tessera, type TesseraOptions } from '@tessera/core';
+import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type Tessera, type TesseraOptions } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { send, toRequest, toResponse } from './adapt.js';
@@ -22,6 +22,11 @@ export interface TesseraExpress extends RequestHandler {
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
 
+function attach(req: Request, r: AuthResult): void {
+  req.tessera = r.ok ? r.session : null;
+  req[TESSERA_RESULT] = r;
+}
+
 function instance(x: TesseraOptions | Tessera): Tessera {
   return isTessera(x) ? x : createTessera(x, { defaultStore: () => new FileStore() });
 }
@@ -31,11 +36,16 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
   const prefix = core.options.prefix;
 
   const middleware = ((req: Request, res: Response, next: NextFunction) => {
-    core.authenticate(toRequest(req), toResponse(res)).then(r => {
-      req.tessera = r.ok ? r.session : null;
-      req[TESSERA_RESULT] = r;
+    const r = core.authenticateFast(toRequest(req), toResponse(res));
+    if (r instanceof Promise) {
+      r.then(v => {
+        attach(req, v);
+        next();
+      }, next);
+    } else {
+      attach(req, r);
       next();
-    }, next);
+    }
   }) as TesseraExpress;
 
   const routes: RequestHandler = (req, res, next) => {
@@ -54,8 +64,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
     const prior = req[TESSERA_RESULT];
     if (prior) return done(prior);
     core.authenticate(toRequest(req), toResponse(res)).then(r => {
-      req.tessera = r.ok ? r.session : null;
-      req[TESSERA_RESULT] = r;
+      attach(req, r);
       done(r);
     }, next);
   };

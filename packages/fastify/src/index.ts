@@ -6,7 +6,7 @@
  */
 import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type RouteName, type Tessera, type TesseraOptions } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { send, toRequest, toResponse } from './adapt.js';
 import { TESSERA_RESULT, type TesseraDecorator } from './augment.js';
@@ -30,24 +30,39 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
   const { instance, registerRoutes = true, admin, ...options } = opts;
   const core: Tessera = instance && isTessera(instance) ? instance : createTessera(options as TesseraOptions, { defaultStore: () => new FileStore() });
 
-  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<AuthResult> => {
-    const r = await core.authenticate(toRequest(request), toResponse(reply));
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<AuthResult> =>
+    attach(request, await core.authenticate(toRequest(request), toResponse(reply)));
+
+  const attach = (request: FastifyRequest, r: AuthResult): AuthResult => {
     request.tessera = r.ok ? r.session : null;
     request[TESSERA_RESULT] = r;
     return r;
   };
 
   app.decorateRequest('tessera', null);
-  app.addHook('onRequest', async (request, reply) => {
-    await authenticate(request, reply);
+  // Callback-style hook: when the result is known without I/O, no promise is created at all.
+  app.addHook('onRequest', (request, reply, done) => {
+    const r = core.authenticateFast(toRequest(request), toResponse(reply));
+    if (r instanceof Promise) {
+      r.then(v => {
+        attach(request, v);
+        done();
+      }, done);
+    } else {
+      attach(request, r);
+      done();
+    }
   });
 
   const decorator: TesseraDecorator = {
     core,
     requireSession: () =>
-      async function requireSession(request: FastifyRequest, reply: FastifyReply) {
-        const r = request[TESSERA_RESULT] ?? (await authenticate(request, reply));
-        if (!r.ok) return send(reply, r.reply);
+      function requireSession(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+        const r = request[TESSERA_RESULT];
+        if (r === undefined) {
+          authenticate(request, reply).then(v => (v.ok ? done() : send(reply, v.reply)), done);
+        } else if (r.ok) done();
+        else send(reply, r.reply);
       },
   };
   app.decorate('tessera', decorator);

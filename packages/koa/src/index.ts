@@ -41,16 +41,20 @@ function relative(prefix: string, path: string): string | null {
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   const core = instance(options);
 
-  const authenticate = async (ctx: Ctx): Promise<AuthResult> => {
-    const r = await core.authenticate(toRequest(ctx), toResponse(ctx));
+  const attach = (ctx: Ctx, r: AuthResult): AuthResult => {
     ctx.state.tessera = r.ok ? r.session : null;
     ctx[TESSERA_RESULT] = r;
     return r;
   };
 
-  const middleware = (async (ctx: Ctx, next: Next) => {
-    await authenticate(ctx);
-    await next();
+  const authenticate = async (ctx: Ctx): Promise<AuthResult> => attach(ctx, await core.authenticate(toRequest(ctx), toResponse(ctx)));
+
+  // Not an async function: when the result is known without I/O, no promise is added to the chain.
+  const middleware = ((ctx: Ctx, next: Next) => {
+    const r = core.authenticateFast(toRequest(ctx), toResponse(ctx));
+    if (r instanceof Promise) return r.then(v => (attach(ctx, v), next()));
+    attach(ctx, r);
+    return next();
   }) as TesseraKoa;
 
   Object.defineProperty(middleware, 'core', { value: core });
@@ -76,10 +80,11 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
     };
   };
 
-  middleware.requireSession = () => async (ctx: Ctx, next: Next) => {
-    const r = ctx[TESSERA_RESULT] ?? (await authenticate(ctx));
+  middleware.requireSession = () => (ctx: Ctx, next: Next) => {
+    const r = ctx[TESSERA_RESULT];
+    if (r === undefined) return authenticate(ctx).then(v => (v.ok ? next() : send(ctx, v.reply)));
     if (!r.ok) return send(ctx, r.reply);
-    await next();
+    return next();
   };
 
   return middleware;
