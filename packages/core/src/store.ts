@@ -74,8 +74,9 @@ export interface TokenStore {
   get(id: string): Promise<TokenRecord | null>;
   put(record: TokenRecord): Promise<void>;
   /**
-   * Partial update of a live (present, unrevoked) record: sets lastSeenAt and, when given,
-   * expiresAt. Never resurrects a revoked record. Returns false when nothing was updated.
+   * Partial update of a present, unrevoked record: lastSeenAt becomes the larger of the stored and
+   * the given value and, when given, expiresAt is set. Never resurrects a revoked record. Returns
+   * false when nothing was updated. (The core only touches records it has just checked to be live.)
    */
   touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean>;
   /**
@@ -84,7 +85,7 @@ export interface TokenStore {
    * rotation and with `reuseCount < maxReuse` returns `grace` (and counts the reuse).
    */
   rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult>;
-  /** Marks matching live records revoked; returns how many were newly revoked. */
+  /** Marks matching unrevoked records revoked (expired ones included); returns how many were newly revoked. */
   revoke(where: RevokeWhere, now: number): Promise<number>;
   list(query: ListQuery): Promise<ListPage>;
   /** Deletes records expired (or revoked) before `now`; returns how many. */

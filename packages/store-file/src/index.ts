@@ -231,11 +231,13 @@ export class FileStore implements TokenStore {
     return this.io('purgeExpired', async () => {
       let n = 0;
       for (const id of await this.ids()) {
+        // Unreadable records are left alone: during a rolling upgrade they may be a newer
+        // version's records, which this version must not delete.
         const raw = await this.read(id);
-        if (raw && isLive(raw, now)) continue;
+        if (!raw || isLive(raw, now)) continue;
         const removed = await this.withLock(id, async () => {
           const rec = await this.read(id);
-          if (rec && isLive(rec, now)) return false;
+          if (!rec || isLive(rec, now)) return false;
           await fs.rm(this.file(id), { force: true });
           return true;
         });

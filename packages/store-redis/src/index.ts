@@ -1,1 +1,308 @@
-export {};
+/**
+ * Redis store: one JSON value per record, indexes per subject and per family, and every
+ * read-modify-write (touch, rotate, revoke, purge) in a Lua script so it is atomic across
+ * all the servers sharing the instance. Works with a node-redis (v4+) or an ioredis client,
+ * or connects itself from a `redis://` / `rediss://` URL.
+ *
+ * Keys (prefix default `tessera:`):
+ *   `<prefix>r:<id>`       record JSON, expiring at its `expiresAt` (no TTL when null)
+ *   `<prefix>s:<subject>`  set of record ids of one user
+ *   `<prefix>f:<family>`   set of the other record ids of one login (refresh tokens); the login's
+ *                          root record, whose id is the family (the session), is not listed
+ *   `<prefix>secret`       the auto-generated instance secret (SET NX)
+ */
+import {
+  ConfigError,
+  StoreError,
+  type ListPage,
+  type ListQuery,
+  type ReusePolicy,
+  type RevokeWhere,
+  type RotateResult,
+  type TokenRecord,
+  type TokenStore,
+} from '@tessera/core';
+import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
+import { decodeRecord, encodeRecord } from './lib/codec.js';
+import { CLEAN_INDEX, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
+
+export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
+
+export interface RedisStoreOptions {
+  /**
+   * A connected node-redis (v4+) or ioredis client. The store never closes it. Commands fail at
+   * once (STORE_UNAVAILABLE) while it is not connected instead of waiting in its offline queue.
+   */
+  client?: RedisClientLike;
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://...` (TLS): the store owns this connection. */
+  url?: string;
+  /** Key prefix, so several apps can share one Redis. Default `tessera:`. */
+  prefix?: string;
+  /** Milliseconds to wait for the TCP/TLS connection (URL only). Default 2000. */
+  connectTimeoutMs?: number;
+}
+
+const SCAN_COUNT = '1000';
+/** putMany: records per script call, and script calls in flight on the connection. */
+const PUT_PER_CALL = 100;
+const PUT_IN_FLIGHT = 4;
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function toArray(reply: unknown): unknown[] {
+  if (Array.isArray(reply)) return reply;
+  // A RESP3 set (node-redis maps it to a Set or an array depending on its type mapping).
+  if (reply !== null && typeof reply === 'object' && Symbol.iterator in reply) return [...(reply as Iterable<unknown>)];
+  return [];
+}
+
+function toStrings(reply: unknown): string[] {
+  return toArray(reply).map(v => String(v));
+}
+
+function isNoScript(err: unknown): boolean {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message.startsWith('NOSCRIPT');
+}
+
+/** A short reason for logs: the error code or first line, with any URL credentials removed. */
+function reason(err: unknown): string {
+  if (err instanceof NotConnectedError) return err.message;
+  const e = err as { code?: unknown; message?: unknown };
+  const text = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(err);
+  const code = typeof e?.code === 'string' && !text.includes(e.code) ? `${e.code}: ` : '';
+  return (code + text).replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@').slice(0, 200);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function expiryArg(expiresAt: number | null): string {
+  return expiresAt === null ? '' : String(expiresAt);
+}
+
+export class RedisStore implements TokenStore {
+  readonly prefix: string;
+  private readonly cmd: Commands;
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    const prefix = options.prefix ?? 'tessera:';
+    if (typeof prefix !== 'string') throw new ConfigError('store.prefix', 'must be a string');
+    this.prefix = prefix;
+    if (options.client !== undefined && options.url !== undefined) throw new ConfigError('store', 'give the Redis store either `client` or `url`, not both');
+    if (options.client !== undefined) {
+      this.cmd = commandsFor(options.client);
+    } else {
+      if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
+        throw new ConfigError('store.url', 'must be a redis:// or rediss:// URL');
+      }
+      const connectTimeoutMs = options.connectTimeoutMs ?? 2000;
+      if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs < 1) throw new ConfigError('store.connectTimeoutMs', 'must be a positive integer');
+      this.cmd = commandsForUrl({ url: options.url, connectTimeoutMs });
+    }
+  }
+
+  private key(kind: 'r' | 's' | 'f', name: string): string {
+    return `${this.prefix}${kind}:${name}`;
+  }
+
+  /** Runs `fn`; any failure (connection, closed client, Redis error) surfaces as StoreError. */
+  private async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreError('redis store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`redis store ${op} failed: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  private async eval(script: Script, args: string[]): Promise<unknown> {
+    try {
+      return await this.cmd.call(['EVALSHA', script.sha, '0', this.prefix, ...args]);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return this.cmd.call(['EVAL', script.source, '0', this.prefix, ...args]);
+    }
+  }
+
+  /** Every key matching `<prefix><kind>:*`, in batches (SCAN may repeat a key; callers dedupe when it matters). */
+  private async *scan(kind: 'r' | 's' | 'f'): AsyncGenerator<string[]> {
+    const match = `${escapeGlob(this.prefix)}${kind}:*`;
+    let cursor = '0';
+    do {
+      const reply = toArray(await this.cmd.call(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT]));
+      cursor = String(reply[0]);
+      const keys = toStrings(reply[1]);
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+
+  private async scanIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    const skip = this.key('r', '').length;
+    for await (const keys of this.scan('r')) for (const k of keys) ids.add(k.slice(skip));
+    return [...ids];
+  }
+
+  private putArgs(record: TokenRecord): string[] {
+    return [record.id, encodeRecord(record), record.subject, record.family, expiryArg(record.expiresAt)];
+  }
+
+  get(id: string): Promise<TokenRecord | null> {
+    return this.run('get', async () => decodeRecord(await this.cmd.call(['GET', this.key('r', id)]), id));
+  }
+
+  put(record: TokenRecord): Promise<void> {
+    return this.run('put', async () => {
+      await this.eval(PUT, this.putArgs(record));
+    });
+  }
+
+  /**
+   * Bulk write for migrations: records go in batches of PUT_PER_CALL per script call, with several
+   * calls pipelined on the connection at once, so encoding, the network and Redis overlap. Each
+   * record is written as by `put`; the whole is not transactional: after a failure, part of the
+   * records may be written (writing them again is harmless).
+   */
+  putMany(records: readonly TokenRecord[]): Promise<void> {
+    return this.run('putMany', async () => {
+      // Last write wins per id, as with successive puts; then records of one user (and login)
+      // sit together, so each script call updates their index sets once.
+      const byId = new Map<string, TokenRecord>();
+      for (const r of records) {
+        byId.delete(r.id);
+        byId.set(r.id, r);
+      }
+      const sorted = [...byId.values()].sort((a, b) => cmp(a.subject, b.subject) || cmp(a.family, b.family));
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < sorted.length) {
+          const batch = sorted.slice(next, (next += PUT_PER_CALL));
+          const args: string[] = [];
+          for (const r of batch) args.push(...this.putArgs(r));
+          await this.eval(PUT_MANY, args);
+        }
+      };
+      await Promise.all(Array.from({ length: PUT_IN_FLIGHT }, worker));
+    });
+  }
+
+  touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
+    const mode = expiresAt === undefined ? 'keep' : expiresAt === null ? 'null' : String(expiresAt);
+    return this.run('touch', async () => Number(await this.eval(TOUCH, [id, String(lastSeenAt), mode])) === 1);
+  }
+
+  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+    return this.run('rotate', async (): Promise<RotateResult> => {
+      const reply = toArray(
+        await this.eval(ROTATE, [
+          usedId,
+          String(now),
+          reuse ? String(reuse.maxReuse) : '',
+          reuse ? String(reuse.graceSeconds) : '',
+          ...this.putArgs(next),
+        ]),
+      );
+      const status = String(reply[0]);
+      switch (status) {
+        case 'rotated':
+        case 'revoked':
+        case 'missing':
+          return { status };
+        case 'grace':
+          return { status, successorId: String(reply[1]) };
+        case 'reused': {
+          const record = decodeRecord(reply[1], usedId);
+          // The script validated the record exactly as decodeRecord does, so this cannot be null.
+          if (record === null) throw new Error('rotate returned an unreadable record');
+          return { status, record };
+        }
+        default:
+          throw new Error(`unexpected rotate reply ${JSON.stringify(status).slice(0, 40)}`);
+      }
+    });
+  }
+
+  revoke(where: RevokeWhere, now: number): Promise<number> {
+    return this.run('revoke', async () => {
+      const at = String(now);
+      if ('id' in where) return Number(await this.eval(REVOKE, [at, 'id', where.id]));
+      if ('subject' in where) return Number(await this.eval(REVOKE, [at, 'subject', where.subject]));
+      if ('family' in where) return Number(await this.eval(REVOKE, [at, 'family', where.family]));
+      let n = 0;
+      const skip = this.key('r', '').length;
+      for await (const keys of this.scan('r')) {
+        // A repeated key is harmless: an already revoked record is not counted again.
+        n += Number(await this.eval(REVOKE, [at, 'all', '', ...keys.map(k => k.slice(skip))]));
+      }
+      return n;
+    });
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.run('list', async () => {
+      const ids =
+        query.subject !== undefined ? [...new Set(toStrings(await this.cmd.call(['SMEMBERS', this.key('s', query.subject)])))] : await this.scanIds();
+      ids.sort();
+      let i = 0;
+      if (query.cursor) {
+        let hi = ids.length;
+        while (i < hi) {
+          const mid = (i + hi) >>> 1;
+          if (ids[mid]! <= query.cursor) i = mid + 1;
+          else hi = mid;
+        }
+      }
+      const records: TokenRecord[] = [];
+      while (i < ids.length && records.length < query.limit) {
+        const chunk = ids.slice(i, i + Math.min(Math.max(query.limit - records.length, 10), 500));
+        const values = toArray(await this.cmd.call(['MGET', ...chunk.map(id => this.key('r', id))]));
+        for (let j = 0; j < chunk.length && records.length < query.limit; j++, i++) {
+          const rec = decodeRecord(values[j], chunk[j]!);
+          if (!rec) continue;
+          if (query.subject !== undefined && rec.subject !== query.subject) continue;
+          if (query.kind !== undefined && rec.kind !== query.kind) continue;
+          records.push(rec);
+        }
+      }
+      return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
+    });
+  }
+
+  /**
+   * Redis drops records at their `expiresAt` by itself; this deletes the records that are
+   * revoked or expired at `now` (but still held), and index members whose record is gone.
+   * Returns how many records it deleted.
+   */
+  purgeExpired(now: number): Promise<number> {
+    return this.run('purgeExpired', async () => {
+      let n = 0;
+      const skip = this.key('r', '').length;
+      for await (const keys of this.scan('r')) n += Number(await this.eval(PURGE, [String(now), ...keys.map(k => k.slice(skip))]));
+      for (const kind of ['s', 'f'] as const) {
+        for await (const keys of this.scan(kind)) await this.eval(CLEAN_INDEX, keys);
+      }
+      return n;
+    });
+  }
+
+  initSecret(candidate: string): Promise<string> {
+    return this.run('initSecret', async () => String(await this.eval(INIT_SECRET, [candidate])));
+  }
+
+  /** Stops the store; quits the connection only when the store made it from a URL. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.cmd.close();
+  }
+}
+
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}

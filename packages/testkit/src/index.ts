@@ -6,3 +6,6 @@ export { failingStore } from './failing-store.js';
 export type { FailingStore, FailMode } from './failing-store.js';
 export { parseSetCookie, setCookies } from './cookies.js';
 export type { SetCookie } from './cookies.js';
+export { defineStoreSuite } from './store-suite.js';
+export type { StoreSuiteOptions } from './store-suite.js';
+export { redisAvailable, postgresAvailable } from './services.js';

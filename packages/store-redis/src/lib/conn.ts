@@ -1,0 +1,152 @@
+/**
+ * A tiny command layer over either Redis client, so the store logic is written once:
+ * node-redis v4+ (`sendCommand`, `isOpen`) or ioredis (`call`, `status`).
+ */
+import { ConfigError } from '@tessera/core';
+import { createClient } from 'redis';
+
+/** The parts of a node-redis (v4+) client the store uses. */
+export interface NodeRedisClientLike {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/** The parts of an ioredis client the store uses. */
+export interface IoRedisClientLike {
+  readonly status: string;
+  call(command: string, ...args: string[]): Promise<unknown>;
+  evalsha(...args: never[]): unknown;
+}
+
+export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
+
+/** Thrown (and turned into StoreError by the store) when the connection cannot take commands now. */
+export class NotConnectedError extends Error {
+  override readonly name = 'NotConnectedError';
+}
+
+export interface Commands {
+  call(args: string[]): Promise<unknown>;
+  /** Quits the connection when the layer owns it; leaves a caller's client alone. */
+  close(): Promise<void>;
+}
+
+function isNodeRedis(c: unknown): c is NodeRedisClientLike {
+  return typeof c === 'object' && c !== null && typeof (c as NodeRedisClientLike).sendCommand === 'function' && typeof (c as NodeRedisClientLike).isOpen === 'boolean';
+}
+
+function isIoRedis(c: unknown): c is IoRedisClientLike {
+  return typeof c === 'object' && c !== null && typeof (c as IoRedisClientLike).evalsha === 'function' && typeof (c as IoRedisClientLike).status === 'string' && typeof (c as IoRedisClientLike).call === 'function';
+}
+
+/** A caller's node-redis client: commands fail at once when it is not connected (no offline queueing). */
+class NodeRedisCommands implements Commands {
+  constructor(private readonly client: NodeRedisClientLike) {}
+
+  private check(): void {
+    if (!this.client.isOpen) throw new NotConnectedError('redis client is closed');
+    if (!this.client.isReady) throw new NotConnectedError('redis client is not connected');
+  }
+
+  async call(args: string[]): Promise<unknown> {
+    this.check();
+    return this.client.sendCommand(args);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A caller's ioredis client. */
+class IoRedisCommands implements Commands {
+  constructor(private readonly client: IoRedisClientLike) {}
+
+  private check(): void {
+    const s = this.client.status;
+    if (s === 'end' || s === 'close') throw new NotConnectedError('redis client is closed');
+    if (s === 'reconnecting') throw new NotConnectedError('redis client is not connected');
+  }
+
+  async call(args: string[]): Promise<unknown> {
+    this.check();
+    return this.client.call(args[0]!, ...args.slice(1));
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface UrlConnectionOptions {
+  url: string;
+  connectTimeoutMs: number;
+}
+
+/**
+ * A connection the store owns, made from a URL: connects lazily on first use, never queues
+ * commands while disconnected (they fail at once), and reconnects in the background after
+ * a drop. A failed first connect is retried by the next command.
+ */
+class OwnedCommands implements Commands {
+  private readonly client: ReturnType<typeof createClient>;
+  private readonly inner: NodeRedisCommands;
+  private connecting: Promise<void> | undefined;
+  private wasReady = false;
+  private closed = false;
+
+  constructor(options: UrlConnectionOptions) {
+    this.client = createClient({
+      url: options.url,
+      RESP: 2,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: options.connectTimeoutMs,
+        // Before the first success, fail the connect at once (the caller gets STORE_UNAVAILABLE and
+        // the next command tries again); after a drop, keep reconnecting with a capped backoff.
+        // (`false`, not an Error: node-redis tests `instanceof Error`, which fails across realms, e.g. under jest.)
+        reconnectStrategy: (retries: number) => (this.wasReady ? Math.min(50 * 2 ** retries, 2000) : false),
+      },
+    });
+    // An 'error' event without a listener would crash the process; failures reach callers as rejections.
+    this.client.on('error', () => {});
+    this.client.on('ready', () => {
+      this.wasReady = true;
+    });
+    this.inner = new NodeRedisCommands(this.client as unknown as NodeRedisClientLike);
+  }
+
+  private async ensure(): Promise<void> {
+    if (this.closed) throw new NotConnectedError('redis store is closed');
+    if (!this.client.isOpen) {
+      this.connecting ??= this.client
+        .connect()
+        .then(() => undefined)
+        .finally(() => {
+          this.connecting = undefined;
+        });
+    }
+    if (this.connecting) await this.connecting;
+  }
+
+  async call(args: string[]): Promise<unknown> {
+    await this.ensure();
+    return this.inner.call(args);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.connecting) await this.connecting.catch(() => {});
+    if (!this.client.isOpen) return;
+    // Graceful when connected (pending replies arrive first); a reconnecting client is just dropped.
+    if (this.client.isReady) await this.client.close();
+    else this.client.destroy();
+  }
+}
+
+export function commandsFor(client: unknown): Commands {
+  if (isNodeRedis(client)) return new NodeRedisCommands(client);
+  if (isIoRedis(client)) return new IoRedisCommands(client);
+  throw new ConfigError('store.client', 'must be a node-redis (v4+) or ioredis client');
+}
+
+export function commandsForUrl(options: UrlConnectionOptions): Commands {
+  return new OwnedCommands(options);
+}

@@ -1,0 +1,16 @@
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStore } from '@tessera/store-file';
+import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
+
+const root = mkdtempSync(join(tmpdir(), 'tessera-file-store-'));
+let n = 0;
+
+defineStoreSuite('file', () => new FileStore({ dir: join(root, String(n++)) }), {
+  writeRaw: async (store, id, raw) => {
+    mkdirSync(join(store.dir, 'records'), { recursive: true });
+    writeFileSync(join(store.dir, 'records', `${id}.json`), raw);
+  },
+  teardown: async () => rmSync(root, { recursive: true, force: true }),
+});
