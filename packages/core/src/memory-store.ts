@@ -5,6 +5,7 @@
 import { StoreError } from './errors.js';
 import {
   decideRotate,
+  freezeRecord,
   isLive,
   matchesWhere,
   type ListPage,
@@ -77,7 +78,7 @@ export class MemoryStore implements TokenStore {
       if (old.subject !== record.subject) this.unindex(this.bySubject, old.subject, old.id);
       if (old.family !== record.family) this.unindex(this.byFamily, old.family, old.id);
     }
-    this.records.set(record.id, { rec: Object.freeze(record), hot: false });
+    this.records.set(record.id, { rec: freezeRecord(record), hot: false });
     this.index(this.bySubject, record.subject, record.id);
     this.index(this.byFamily, record.family, record.id);
     // CLOCK eviction: the oldest entry not read since it was last passed over goes.
@@ -97,7 +98,7 @@ export class MemoryStore implements TokenStore {
   /** Replaces a record in place (same id, subject, family), keeping its position and flag. */
   private replace(id: string, record: TokenRecord): void {
     const entry = this.records.get(id);
-    if (entry) entry.rec = Object.freeze(record);
+    if (entry) entry.rec = freezeRecord(record);
   }
 
   private delete(id: string): void {

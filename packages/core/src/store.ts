@@ -205,3 +205,13 @@ export function matchesWhere(record: TokenRecord, where: RevokeWhere): boolean {
   if ('subject' in where) return record.subject === where.subject;
   return record.family === where.family;
 }
+
+/**
+ * Freezes a record and everything in it. In-process stores and caches hand the same record object
+ * to many requests, so `session.user` must be read-only: a mutation throws instead of leaking
+ * into other requests.
+ */
+export function freezeRecord<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) freezeRecord(v);
+  return Object.freeze(value);
+}

@@ -14,6 +14,7 @@
 import {
   ConfigError,
   StoreError,
+  freezeRecord,
   type ListPage,
   type ListQuery,
   type ReusePolicy,
@@ -43,6 +44,8 @@ export interface RedisStoreOptions {
 }
 
 const SCAN_COUNT = '1000';
+/** Decoded records remembered by id (see decodeCached). */
+const DECODED_CACHE = 10_000;
 /** putMany: records per script call, and script calls in flight on the connection. */
 const PUT_PER_CALL = 100;
 const PUT_IN_FLIGHT = 4;
@@ -154,7 +157,25 @@ export class RedisStore implements TokenStore {
   }
 
   get(id: string): Promise<TokenRecord | null> {
-    return this.run('get', async () => decodeRecord(await this.cmd.call(['GET', this.key('r', id)]), id));
+    return this.run('get', async () => this.decodeCached(await this.cmd.call(['GET', this.key('r', id)]), id));
+  }
+
+  /**
+   * Decoding a record costs two JSON.parse and a validation; a busy session is read back with the
+   * same bytes on every request. Remember the last decoded value per id and reuse it only when
+   * the bytes Redis just returned are identical (so revocations and updates are always seen).
+   */
+  private readonly decoded = new Map<string, { raw: string; rec: TokenRecord | null }>();
+
+  private decodeCached(raw: unknown, id: string): TokenRecord | null {
+    if (typeof raw !== 'string') return decodeRecord(raw, id);
+    const hit = this.decoded.get(id);
+    if (hit !== undefined && hit.raw === raw) return hit.rec;
+    const rec = decodeRecord(raw, id);
+    if (rec !== null) freezeRecord(rec);
+    if (this.decoded.size >= DECODED_CACHE) this.decoded.delete(this.decoded.keys().next().value as string);
+    this.decoded.set(id, { raw, rec });
+    return rec;
   }
 
   put(record: TokenRecord): Promise<void> {
