@@ -1,8 +1,7 @@
 import express from 'express';
 import cookieParser from 'cookie-parser';
-import type { AddressInfo } from 'node:net';
 import { tessera } from '@tessera/express';
-import { defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
+import { defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = express();
@@ -15,13 +14,7 @@ const mount: Mount = async (core, setup) => {
   app.get('/api/me', auth.requireSession(), (req, res) => void res.json({ user: req.tessera!.user }));
   app.post('/api/data', auth.requireSession(), (_req, res) => void res.json({ ok: true }));
   app.get('/public', (req, res) => void res.json({ user: req.tessera?.user ?? null }));
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>(r => server.once('listening', () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>(r => server.close(() => r())),
-  };
+  return listen(app.listen(0, '127.0.0.1'));
 };
 
 defineAdapterSuite('express', mount);

@@ -1,8 +1,7 @@
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
-import type { AddressInfo } from 'node:net';
 import { tessera } from '@tessera/koa';
-import { defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
+import { defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = new Koa();
@@ -19,13 +18,7 @@ const mount: Mount = async (core, setup) => {
     if (ctx.path === '/public') return void (ctx.body = { user: ctx.state.tessera?.user ?? null });
     await next();
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>(r => server.once('listening', () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>(r => server.close(() => r())),
-  };
+  return listen(app.listen(0, '127.0.0.1'));
 };
 
 defineAdapterSuite('koa', mount);

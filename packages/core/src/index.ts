@@ -24,7 +24,7 @@ export type { EnvConfig } from './env.js';
 export { parseDuration } from './lib/duration.js';
 export { generateSecret, kidOf } from './keys.js';
 export { findCookie, serializeCookie, clearCookie } from './lib/cookies.js';
-export { readBody } from './lib/body.js';
+export { readBody, headerValue } from './lib/body.js';
 export { withTimeout } from './lib/timeout.js';
 export type { HttpRequest, HttpResponse, HttpReply, AuthResult, Session, SessionKind, User, JsonObject, JsonValue, RouteName } from './types.js';
 export { adminRoute, isAdminRoute } from './admin-routes.js';

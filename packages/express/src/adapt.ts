@@ -1,5 +1,5 @@
 /** Express request/response -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
-import { readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+import { headerValue, readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
 import type { Request, Response } from 'express';
 
 class ExpressRequest implements HttpRequest {
@@ -13,8 +13,7 @@ class ExpressRequest implements HttpRequest {
     return q === -1 ? url : url.slice(0, q);
   }
   header(name: string): string | undefined {
-    const v = this.r.headers[name];
-    return Array.isArray(v) ? v.join(', ') : v;
+    return headerValue(this.r.headers[name]);
   }
   get ip(): string | undefined {
     return this.r.ip; // trust-proxy aware

@@ -1,5 +1,5 @@
 /** Fastify request/reply -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
-import type { HttpReply, HttpRequest, HttpResponse } from '@tessera/core';
+import { headerValue, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 class FastifyHttpRequest implements HttpRequest {
@@ -13,8 +13,7 @@ class FastifyHttpRequest implements HttpRequest {
     return q === -1 ? url : url.slice(0, q);
   }
   header(name: string): string | undefined {
-    const v = this.r.headers[name];
-    return Array.isArray(v) ? v.join(', ') : v;
+    return headerValue(this.r.headers[name]);
   }
   get ip(): string | undefined {
     return this.r.ip; // honours trustProxy

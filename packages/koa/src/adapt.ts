@@ -1,5 +1,5 @@
 /** Koa context -> the core's HttpRequest/HttpResponse. Never uses ctx.cookies.set (it refuses Secure cookies behind TLS-terminating proxies unless app.proxy is set and keys are managed). */
-import { readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+import { headerValue, readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
 import type { Context } from 'koa';
 
 class KoaRequest implements HttpRequest {
@@ -11,8 +11,7 @@ class KoaRequest implements HttpRequest {
     return this.ctx.path;
   }
   header(name: string): string | undefined {
-    const v = this.ctx.req.headers[name];
-    return Array.isArray(v) ? v.join(', ') : v;
+    return headerValue(this.ctx.req.headers[name]);
   }
   get ip(): string | undefined {
     return this.ctx.ip; // honours app.proxy

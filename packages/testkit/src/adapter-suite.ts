@@ -133,3 +133,10 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
     });
   }
 }
+
+/** Listens on 127.0.0.1 on a free port; for Mount implementations built on a plain http.Server. */
+export async function listen(server: import('node:http').Server): Promise<{ url: string; close(): Promise<void> }> {
+  if (!server.listening) await new Promise<void>(r => server.once('listening', () => r()));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>(r => server.close(() => r())) };
+}

@@ -1,4 +1,4 @@
-export { defineAdapterSuite, isAdmin, cookieHeader, verifyCredentials, USERS, SECRET, SECRET_KID } from './adapter-suite.js';
+export { defineAdapterSuite, isAdmin, listen, cookieHeader, verifyCredentials, USERS, SECRET, SECRET_KID } from './adapter-suite.js';
 export type { Mount, MountSetup, SuiteContext, TestApp, StoreKind } from './adapter-suite.js';
 export { fakeClock } from './clock.js';
 export type { FakeClock } from './clock.js';

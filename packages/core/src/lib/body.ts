@@ -10,3 +10,8 @@ export async function readBody(stream: AsyncIterable<Uint8Array | string>, limit
   }
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** A Node header value as one string (repeated headers joined as Node joins them). */
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
