@@ -125,7 +125,7 @@ export class MemoryStore implements TokenStore {
   async touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
     this.check();
     const rec = this.rec(id);
-    if (!rec || rec.revokedAt !== null) return false;
+    if (!rec || rec.revokedAt !== null || (rec.expiresAt !== null && rec.expiresAt <= lastSeenAt)) return false;
     const next = { ...rec, lastSeenAt: Math.max(rec.lastSeenAt, lastSeenAt) };
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
     this.replace(id, next);

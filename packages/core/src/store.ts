@@ -74,7 +74,7 @@ export interface TokenStore {
   get(id: string): Promise<TokenRecord | null>;
   put(record: TokenRecord): Promise<void>;
   /**
-   * Partial update of a present, unrevoked record: lastSeenAt becomes the larger of the stored and
+   * Partial update of a present, unrevoked record not yet expired at `lastSeenAt`: lastSeenAt becomes the larger of the stored and
    * the given value and, when given, expiresAt is set. Never resurrects a revoked record. Returns
    * false when nothing was updated. (The core only touches records it has just checked to be live.)
    */

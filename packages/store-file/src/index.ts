@@ -153,7 +153,7 @@ export class FileStore implements TokenStore {
     return this.io('touch', () =>
       this.withLock(id, async () => {
         const rec = await this.read(id);
-        if (!rec || rec.revokedAt !== null) return false;
+        if (!rec || rec.revokedAt !== null || (rec.expiresAt !== null && rec.expiresAt <= lastSeenAt)) return false;
         rec.lastSeenAt = Math.max(rec.lastSeenAt, lastSeenAt);
         if (expiresAt !== undefined) rec.expiresAt = expiresAt;
         await this.write(rec);

@@ -1,1 +1,272 @@
-export {};
+/**
+ * PostgreSQL token store: typed columns, one conditional statement for each atomic step
+ * (rotate, touch, revoke), cursor paging by id and batched purges. The schema is created only
+ * by an explicit `await store.setup()`.
+ */
+import pg from 'pg';
+import {
+  ConfigError,
+  StoreError,
+  decideRotate,
+  type ListPage,
+  type ListQuery,
+  type ReusePolicy,
+  type RevokeWhere,
+  type RotateResult,
+  type TokenRecord,
+  type TokenStore,
+} from '@tessera/core';
+import { redactUrl, toStoreError } from './lib/errors.js';
+import { recordParams, recordRow, rowToRecord, type Param, type Row } from './lib/rows.js';
+import { SECRET_KEY, parseTableName, statements, type Statements } from './lib/sql.js';
+
+export interface PostgresStoreOptions {
+  /** An existing pool; the store uses it and never ends it. Exclusive with `url`. */
+  pool?: pg.Pool;
+  /** `postgres://user:password@host:port/database`; the store creates and owns a pool (ended by `close()`). */
+  url?: string;
+  /** Records table, optionally schema-qualified (`schema.table`). Default `tessera_tokens`. */
+  table?: string;
+  /** Milliseconds before a query is abandoned (client side, and server side for an owned pool). Default 5000. */
+  queryTimeoutMs?: number;
+  /** Milliseconds to wait for a connection (owned pool only). Default 2000. */
+  connectionTimeoutMs?: number;
+  /** Size of the owned pool. Default 10. */
+  maxConnections?: number;
+}
+
+/** Rows per DELETE in `purgeExpired`. */
+export const PURGE_BATCH = 5000;
+/** Rows per INSERT in `putMany`. */
+export const PUT_MANY_BATCH = 2500;
+/** Batches of `putMany` in flight at once. */
+const PUT_MANY_PARALLEL = 4;
+
+function positiveInt(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(name, 'must be a positive integer');
+  return v;
+}
+
+export class PostgresStore implements TokenStore {
+  readonly inProcess = false;
+  /** The table as configured (`schema.table` or `table`). */
+  readonly table: string;
+  readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly sql: Statements;
+  private readonly queryTimeoutMs: number;
+  private closed = false;
+  private ending: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    const opts = options ?? {};
+    if (opts.pool && opts.url !== undefined) throw new ConfigError('store', 'give either `pool` or `url`, not both');
+    this.table = opts.table ?? 'tessera_tokens';
+    this.sql = statements(parseTableName(this.table));
+    this.queryTimeoutMs = positiveInt('queryTimeoutMs', opts.queryTimeoutMs, 5000);
+    const connectionTimeoutMs = positiveInt('connectionTimeoutMs', opts.connectionTimeoutMs, 2000);
+    const max = positiveInt('maxConnections', opts.maxConnections, 10);
+    if (opts.pool) {
+      this.pool = opts.pool;
+      this.ownsPool = false;
+    } else {
+      if (typeof opts.url !== 'string' || !/^postgres(ql)?:\/\//i.test(opts.url)) {
+        throw new ConfigError(
+          'url',
+          `expected a postgres:// or postgresql:// URL, got ${typeof opts.url === 'string' ? JSON.stringify(redactUrl(opts.url)) : typeof opts.url}`,
+        );
+      }
+      this.pool = new pg.Pool({
+        connectionString: opts.url,
+        max,
+        connectionTimeoutMillis: connectionTimeoutMs,
+        statement_timeout: this.queryTimeoutMs,
+        query_timeout: this.queryTimeoutMs + 1000,
+        idleTimeoutMillis: 30_000,
+      });
+      // An idle client losing its connection emits 'error' on the pool; without a listener that
+      // would crash the process. The broken client is discarded; the next query reports failures.
+      this.pool.on('error', () => {});
+      this.ownsPool = true;
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow>(op: string, text: string, values: Param[]): Promise<pg.QueryResult<R>> {
+    if (this.closed) throw new StoreError('postgres store is closed');
+    try {
+      return await this.pool.query<R>({ text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
+    } catch (err) {
+      throw toStoreError(op, err);
+    }
+  }
+
+  /**
+   * Creates the records table, its indexes and the meta table (instance secret) if missing.
+   * Idempotent and safe to run from several processes at once (serialised by an advisory lock).
+   * Nothing else ever creates schema.
+   */
+  async setup(): Promise<void> {
+    if (this.closed) throw new StoreError('postgres store is closed');
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw toStoreError('setup', err);
+    }
+    let failed = false;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.sql.lockKey]);
+      for (const stmt of this.sql.setup) await client.query(stmt);
+      await client.query('COMMIT');
+    } catch (err) {
+      failed = true;
+      await client.query('ROLLBACK').catch(() => {});
+      throw toStoreError('setup', err);
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  async get(id: string): Promise<TokenRecord | null> {
+    const res = await this.query<Row>('get', this.sql.get, [id]);
+    const row = res.rows[0];
+    return row ? rowToRecord(row) : null;
+  }
+
+  async put(record: TokenRecord): Promise<void> {
+    await this.query('put', this.sql.put, recordParams(record));
+  }
+
+  /**
+   * Upserts many records with multi-row `INSERT … SELECT FROM json_to_recordset($1) ON CONFLICT (id) DO UPDATE`
+   * in batches of PUT_MANY_BATCH, a few batches in parallel. When one id appears more than once,
+   * the last occurrence wins. Not atomic as a whole: a failure may leave earlier batches written.
+   */
+  async putMany(records: Iterable<TokenRecord>): Promise<number> {
+    const unique = new Map<string, TokenRecord>();
+    for (const r of records) unique.set(r.id, r);
+    const all = [...unique.values()];
+    const batches: TokenRecord[][] = [];
+    for (let i = 0; i < all.length; i += PUT_MANY_BATCH) batches.push(all.slice(i, i + PUT_MANY_BATCH));
+    let nextBatch = 0;
+    const worker = async (): Promise<void> => {
+      while (nextBatch < batches.length) {
+        const batch = batches[nextBatch++]!;
+        await this.query('putMany', this.sql.putMany, [JSON.stringify(batch.map(recordRow))]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUT_MANY_PARALLEL, batches.length) }, worker));
+    return all.length;
+  }
+
+  async touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
+    const res = await this.query('touch', this.sql.touch, [id, lastSeenAt, expiresAt !== undefined ? 'true' : 'false', expiresAt ?? null]);
+    return res.rowCount === 1;
+  }
+
+  async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+    // A decision read from the row is only final when it is not one the conditional writes would
+    // have taken (the row changed between the writes and the read): then go round again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const won = await this.query<{ claimed: number }>('rotate', this.sql.rotateWin, [usedId, now, ...recordParams(next)]);
+      if (won.rows[0]?.claimed === 1) return { status: 'rotated' };
+      if (reuse) {
+        const grace = await this.query<{ replaced_by: string }>('rotate', this.sql.rotateGrace, [
+          usedId,
+          now,
+          reuse.maxReuse,
+          reuse.graceSeconds,
+        ]);
+        const row = grace.rows[0];
+        if (row) return { status: 'grace', successorId: row.replaced_by };
+      }
+      const used = await this.get(usedId);
+      const decision = decideRotate(used, now, reuse);
+      if (decision.status === 'rotated' || decision.status === 'grace') continue;
+      if (decision.status === 'reused') return { status: 'reused', record: used! };
+      return decision;
+    }
+    throw new StoreError('postgres store: rotate did not settle (record changing under concurrent writes)');
+  }
+
+  /**
+   * One UPDATE … WHERE revoked_at IS NULL. For subject / family / all it is repeated until it
+   * changes nothing: under READ COMMITTED a statement that waited for a row lock (a concurrent
+   * rotate claiming a record of the family) does not see rows committed meanwhile (that rotate's
+   * successor); the next statement's snapshot does, so no successor outlives a family revoke.
+   */
+  async revoke(where: RevokeWhere, now: number): Promise<number> {
+    let text: string;
+    let params: Param[];
+    if ('id' in where) {
+      const res = await this.query('revoke', this.sql.revokeId, [where.id, now]);
+      return res.rowCount ?? 0;
+    }
+    if ('subject' in where) [text, params] = [this.sql.revokeSubject, [where.subject, now]];
+    else if ('family' in where) [text, params] = [this.sql.revokeFamily, [where.family, now]];
+    else if ('all' in where && where.all === true) [text, params] = [this.sql.revokeAll, [now]];
+    else throw new TypeError('revoke: where must be { id } | { subject } | { family } | { all: true }');
+    let total = 0;
+    for (let round = 0; round < 10; round++) {
+      const n = (await this.query('revoke', text, params)).rowCount ?? 0;
+      total += n;
+      if (n === 0) break;
+    }
+    return total;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const limit = query.limit;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('list: limit must be a positive integer');
+    const params: Param[] = [];
+    if (query.subject !== undefined) params.push(query.subject);
+    if (query.kind !== undefined) params.push(query.kind);
+    if (query.cursor) params.push(query.cursor);
+    params.push(Math.min(limit, 2 ** 31 - 2) + 1);
+    const text = this.sql.list({ subject: query.subject !== undefined, kind: query.kind !== undefined, cursor: !!query.cursor });
+    const res = await this.query<Row>('list', text, params);
+    const rows = res.rows;
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const records: TokenRecord[] = [];
+    for (const row of page) {
+      const rec = rowToRecord(row);
+      if (rec) records.push(rec);
+    }
+    return { records, cursor: more ? page[page.length - 1]!.id : null };
+  }
+
+  /** Deletes revoked and expired records, PURGE_BATCH rows per statement; returns the total. */
+  async purgeExpired(now: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const res = await this.query('purgeExpired', this.sql.purgeBatch, [now, PURGE_BATCH]);
+      const n = res.rowCount ?? 0;
+      total += n;
+      if (n < PURGE_BATCH) return total;
+    }
+  }
+
+  async initSecret(candidate: string): Promise<string> {
+    const ins = await this.query<{ value: string }>('initSecret', this.sql.secretInsert, [SECRET_KEY, candidate]);
+    if (ins.rows[0]) return ins.rows[0].value;
+    const sel = await this.query<{ value: string }>('initSecret', this.sql.secretSelect, [SECRET_KEY]);
+    const value = sel.rows[0]?.value;
+    if (typeof value !== 'string') throw new StoreError('postgres store: instance secret vanished after insert');
+    return value;
+  }
+
+  /** Ends the pool when the store created it; a pool given in the options is left open. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (!this.ownsPool) return;
+    this.ending ??= this.pool.end().catch(() => {});
+    await this.ending;
+  }
+}
+
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStore(options);
+}

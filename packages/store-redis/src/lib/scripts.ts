@@ -178,6 +178,7 @@ local id = ARGV[2]
 local r = load(id)
 if r == nil or not isnull(r.revokedAt) then return 0 end
 local seen = tonumber(ARGV[3])
+if not isnull(r.expiresAt) and r.expiresAt <= seen then return 0 end
 if seen > r.lastSeenAt then r.lastSeenAt = seen end
 local mode = ARGV[4]
 if mode == 'keep' then

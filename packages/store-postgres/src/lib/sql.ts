@@ -1,0 +1,140 @@
+/** Table naming and the SQL text of every statement the store runs. */
+import { ConfigError } from '@tessera/core';
+import { COLUMNS, COLUMN_TYPES, ROW_KEYS, VALID_ROW } from './rows.js';
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface TableName {
+  schema: string | null;
+  name: string;
+}
+
+/**
+ * Validates `table` (`name` or `schema.name`, letters, digits and underscores). The table part
+ * is limited to 40 characters so the derived index and meta-table names stay within
+ * PostgreSQL's 63-byte identifier limit (and are never truncated into each other).
+ */
+export function parseTableName(table: string): TableName {
+  const parts = table.split('.');
+  const ok =
+    parts.length <= 2 &&
+    parts.every(p => IDENT.test(p) && p.length <= 63) &&
+    parts[parts.length - 1]!.length <= 40;
+  if (!ok) {
+    throw new ConfigError(
+      'table',
+      'must be an identifier (letters, digits, underscore; at most 40 characters), optionally schema-qualified as schema.table',
+    );
+  }
+  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts[0]! };
+}
+
+function q(ident: string): string {
+  return `"${ident}"`;
+}
+
+export interface Statements {
+  setup: string[];
+  lockKey: string;
+  get: string;
+  put: string;
+  putMany: string;
+  touch: string;
+  rotateWin: string;
+  rotateGrace: string;
+  revokeId: string;
+  revokeSubject: string;
+  revokeFamily: string;
+  revokeAll: string;
+  purgeBatch: string;
+  secretInsert: string;
+  secretSelect: string;
+  list(filters: { subject: boolean; kind: boolean; cursor: boolean }): string;
+}
+
+export const SECRET_KEY = 'secret';
+
+export function statements(t: TableName): Statements {
+  const prefix = t.schema === null ? '' : `${q(t.schema)}.`;
+  const table = prefix + q(t.name);
+  const meta = prefix + q(`${t.name}_meta`);
+  const cols = COLUMNS.join(', ');
+  const values = COLUMNS.map((_, i) => `$${i + 1}::${COLUMN_TYPES[i]}`).join(', ');
+  const upsert = COLUMNS.filter(c => c !== 'id')
+    .map(c => `${c} = EXCLUDED.${c}`)
+    .join(', ');
+  const notExpired = (p: string): string => `(expires_at IS NULL OR expires_at > ${p})`;
+  const live = (p: string): string => `revoked_at IS NULL AND ${notExpired(p)} AND ${VALID_ROW}`;
+  // $1 = used id, $2 = now, $3.. = the successor's columns
+  const nextValues = COLUMNS.map((_, i) => `$${i + 3}::${COLUMN_TYPES[i]}`).join(', ');
+
+  return {
+    lockKey: `tessera:${t.schema ?? ''}.${t.name}`,
+    setup: [
+      `CREATE TABLE IF NOT EXISTS ${table} (
+        id text COLLATE "C" PRIMARY KEY,
+        kind text NOT NULL,
+        subject text COLLATE "C" NOT NULL,
+        family text COLLATE "C" NOT NULL,
+        created_at bigint NOT NULL,
+        last_seen_at bigint NOT NULL,
+        expires_at bigint NULL,
+        revoked_at bigint NULL,
+        rotated_at bigint NULL,
+        replaced_by text NULL,
+        reuse_count integer NULL,
+        data jsonb NOT NULL DEFAULT '{}'::jsonb
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_subject_idx`)} ON ${table} (subject, id)`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_family_idx`)} ON ${table} (family)`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_expires_idx`)} ON ${table} (expires_at) WHERE expires_at IS NOT NULL`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_revoked_idx`)} ON ${table} (revoked_at) WHERE revoked_at IS NOT NULL`,
+      `CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`,
+    ],
+    get: `SELECT ${cols} FROM ${table} WHERE id = $1`,
+    put: `INSERT INTO ${table} (${cols}) VALUES (${values}) ON CONFLICT (id) DO UPDATE SET ${upsert}`,
+    // $1 = a JSON array of compact row objects (see `recordRow`): one parameter, parsed server-side.
+    putMany: `INSERT INTO ${table} (${cols}) SELECT ${[...ROW_KEYS].join(', ')} FROM json_to_recordset($1::json)
+      AS x(${COLUMNS.map((_, i) => `${ROW_KEYS[i]} ${COLUMN_TYPES[i]}`).join(', ')}) ON CONFLICT (id) DO UPDATE SET ${upsert}`,
+    // $1 id, $2 lastSeenAt, $3 set expiresAt?, $4 expiresAt
+    touch: `UPDATE ${table} SET last_seen_at = GREATEST(last_seen_at, $2::int8),
+        expires_at = CASE WHEN $3::boolean THEN $4::int8 ELSE expires_at END
+      WHERE id = $1 AND ${live('$2::int8')}`,
+    // The win case in one statement: claim the used record, insert the successor only if claimed.
+    rotateWin: `WITH claimed AS (
+        UPDATE ${table} SET rotated_at = $2::int8, replaced_by = $3::text, reuse_count = 0
+        WHERE id = $1 AND rotated_at IS NULL AND ${live('$2::int8')}
+        RETURNING id
+      ), successor AS (
+        INSERT INTO ${table} (${cols}) SELECT ${nextValues} FROM claimed
+        ON CONFLICT (id) DO UPDATE SET ${upsert}
+        RETURNING id
+      )
+      SELECT (SELECT count(*) FROM claimed)::int AS claimed`,
+    // $1 id, $2 now, $3 maxReuse, $4 graceSeconds
+    rotateGrace: `UPDATE ${table} SET reuse_count = COALESCE(reuse_count, 0) + 1
+      WHERE id = $1 AND rotated_at IS NOT NULL AND replaced_by IS NOT NULL AND replaced_by <> ''
+        AND COALESCE(reuse_count, 0) < $3::numeric AND $2::int8 - rotated_at <= $4::numeric AND ${live('$2::int8')}
+      RETURNING replaced_by`,
+    revokeId: `UPDATE ${table} SET revoked_at = $2::int8 WHERE id = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
+    revokeSubject: `UPDATE ${table} SET revoked_at = $2::int8 WHERE subject = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
+    revokeFamily: `UPDATE ${table} SET revoked_at = $2::int8 WHERE family = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
+    revokeAll: `UPDATE ${table} SET revoked_at = $1::int8 WHERE revoked_at IS NULL AND ${VALID_ROW}`,
+    // $1 now, $2 batch size
+    purgeBatch: `DELETE FROM ${table} WHERE id IN (
+        SELECT id FROM ${table} WHERE revoked_at IS NOT NULL OR expires_at <= $1::int8
+        LIMIT $2::int4 FOR UPDATE SKIP LOCKED)`,
+    secretInsert: `INSERT INTO ${meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value`,
+    secretSelect: `SELECT value FROM ${meta} WHERE key = $1`,
+    list({ subject, kind, cursor }) {
+      const where: string[] = [];
+      const params: string[] = [];
+      const next = (): string => `$${params.push('x')}`;
+      if (subject) where.push(`subject = ${next()}`);
+      if (kind) where.push(`kind = ${next()}`);
+      if (cursor) where.push(`id > ${next()}`);
+      const limit = next();
+      return `SELECT ${cols} FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${limit}::int4`;
+    },
+  };
+}
