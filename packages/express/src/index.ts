@@ -7,7 +7,7 @@ import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type Auth
 import { FileStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { send, toRequest, toResponse } from './adapt.js';
-import { TESSERA_RESULT } from './augment.js';
+import { attach, resultOf } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
 
@@ -20,11 +20,6 @@ export interface TesseraExpress extends RequestHandler {
   requireSession(): RequestHandler;
   /** Optional session/API-token administration routes: `app.use('/auth/admin', auth.adminRoutes({ isAdmin }))`. */
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
-}
-
-function attach(req: Request, r: AuthResult): void {
-  req.tessera = r.ok ? r.session : null;
-  req[TESSERA_RESULT] = r;
 }
 
 function instance(x: TesseraOptions | Tessera): Tessera {
@@ -56,12 +51,12 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
     }
     const name = core.matchRoute(req.method, rel);
     if (name === null) return next();
-    core.route(name, toRequest(req), toResponse(res), req[TESSERA_RESULT]).then(reply => send(res, reply), next);
+    core.route(name, toRequest(req), toResponse(res), resultOf(req)).then(reply => send(res, reply), next);
   };
 
   const guard: RequestHandler = (req, res, next) => {
-    const done = (r: NonNullable<Request[typeof TESSERA_RESULT]>) => (r.ok ? next() : send(res, r.reply));
-    const prior = req[TESSERA_RESULT];
+    const done = (r: AuthResult) => (r.ok ? next() : send(res, r.reply));
+    const prior = resultOf(req);
     if (prior) return done(prior);
     core.authenticate(toRequest(req), toResponse(res)).then(r => {
       attach(req, r);
@@ -73,7 +68,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
   middleware.routes = () => routes;
   middleware.requireSession = () => guard;
   middleware.adminRoutes = (adminOptions = {}) => (req, res, next) => {
-    adminRoute(core, req.method, req.path, toRequest(req), toResponse(res), req[TESSERA_RESULT], adminOptions).then(
+    adminRoute(core, req.method, req.path, toRequest(req), toResponse(res), resultOf(req), adminOptions).then(
       reply => (reply ? send(res, reply) : next()),
       next,
     );

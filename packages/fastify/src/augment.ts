@@ -7,13 +7,13 @@ export interface TesseraDecorator {
   requireSession(): onRequestHookHandler;
 }
 
-export const TESSERA_RESULT: unique symbol = Symbol.for('tessera.result');
+/** Each request's authentication result, kept off the request object (no per-request shape change). */
+export const results = new WeakMap<object, AuthResult>();
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated session, or null when anonymous. */
     tessera: Session | null;
-    [TESSERA_RESULT]?: AuthResult;
   }
   interface FastifyInstance {
     tessera: TesseraDecorator;

@@ -9,7 +9,7 @@ import { FileStore } from '@tessera/store-file';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { send, toRequest, toResponse } from './adapt.js';
-import { TESSERA_RESULT, type TesseraDecorator } from './augment.js';
+import { results, type TesseraDecorator } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
 export type { TesseraDecorator } from './augment.js';
@@ -35,7 +35,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
 
   const attach = (request: FastifyRequest, r: AuthResult): AuthResult => {
     request.tessera = r.ok ? r.session : null;
-    request[TESSERA_RESULT] = r;
+    results.set(request, r);
     return r;
   };
 
@@ -58,7 +58,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
     core,
     requireSession: () =>
       function requireSession(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        const r = request[TESSERA_RESULT];
+        const r = results.get(request);
         if (r === undefined) {
           authenticate(request, reply).then(v => (v.ok ? done() : send(reply, v.reply)), done);
         } else if (r.ok) done();
@@ -78,7 +78,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
           url: '/*',
           handler: async (request, reply) => {
             const rel = '/' + ((request.params as Record<string, string>)['*'] ?? '');
-            const r = await adminRoute(core, request.method, rel, toRequest(request), toResponse(reply), request[TESSERA_RESULT], admin);
+            const r = await adminRoute(core, request.method, rel, toRequest(request), toResponse(reply), results.get(request), admin);
             return r ? send(reply, r) : reply.callNotFound();
           },
         });
@@ -101,7 +101,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
         child.route({
           method: METHODS[name],
           url: `/${name}`,
-          handler: async (request, reply) => send(reply, await core.route(name, toRequest(request), toResponse(reply), request[TESSERA_RESULT])),
+          handler: async (request, reply) => send(reply, await core.route(name, toRequest(request), toResponse(reply), results.get(request))),
         });
       }
     },

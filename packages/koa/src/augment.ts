@@ -7,4 +7,5 @@ declare module 'koa' {
   }
 }
 
-export const TESSERA_RESULT: unique symbol = Symbol.for('tessera.result');
+/** Each request's authentication result, kept off the context object (no per-request shape change). */
+export const results = new WeakMap<object, import('@tessera/core').AuthResult>();

@@ -7,7 +7,7 @@ import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type Auth
 import { FileStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
 import { send, toRequest, toResponse } from './adapt.js';
-import { TESSERA_RESULT } from './augment.js';
+import { results } from './augment.js';
 import './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
@@ -21,7 +21,7 @@ export interface TesseraKoa extends Middleware {
   adminRoutes(options?: AdminRouteOptions & { prefix?: string }): Middleware;
 }
 
-type Ctx = Context & { [TESSERA_RESULT]?: AuthResult };
+type Ctx = Context;
 
 function instance(x: TesseraOptions | Tessera): Tessera {
   return isTessera(x) ? x : createTessera(x, { defaultStore: () => new FileStore() });
@@ -43,7 +43,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
 
   const attach = (ctx: Ctx, r: AuthResult): AuthResult => {
     ctx.state.tessera = r.ok ? r.session : null;
-    ctx[TESSERA_RESULT] = r;
+    results.set(ctx, r);
     return r;
   };
 
@@ -66,7 +66,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
       if (rel === null) return next();
       const name = core.matchRoute(ctx.method, rel);
       if (name === null) return next();
-      send(ctx, await core.route(name, toRequest(ctx), toResponse(ctx), ctx[TESSERA_RESULT]));
+      send(ctx, await core.route(name, toRequest(ctx), toResponse(ctx), results.get(ctx)));
     };
   };
 
@@ -74,14 +74,14 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
     const prefix = normalize(opts.prefix ?? `${core.options.prefix === '/' ? '' : core.options.prefix}/admin`);
     return async (ctx: Ctx, next: Next) => {
       const rel = relative(prefix, ctx.path);
-      const reply = rel === null ? null : await adminRoute(core, ctx.method, rel, toRequest(ctx), toResponse(ctx), ctx[TESSERA_RESULT], opts);
+      const reply = rel === null ? null : await adminRoute(core, ctx.method, rel, toRequest(ctx), toResponse(ctx), results.get(ctx), opts);
       if (reply === null) return next();
       send(ctx, reply);
     };
   };
 
   middleware.requireSession = () => (ctx: Ctx, next: Next) => {
-    const r = ctx[TESSERA_RESULT];
+    const r = results.get(ctx);
     if (r === undefined) return authenticate(ctx).then(v => (v.ok ? next() : send(ctx, v.reply)));
     if (!r.ok) return send(ctx, r.reply);
     return next();
