@@ -2,7 +2,7 @@
  * DynamoDB store: the shared conformance suite against dynalite (an in-memory DynamoDB
  * emulator started here on a random loopback port), plus DynamoDB-specific behaviour.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ConfigError, isStoreError, type TokenRecord } from '@tessera/core';
@@ -17,6 +17,7 @@ import {
 } from '../../packages/store-dynamodb/src/lib/aws.js';
 import { toAttr, type Item } from '../../packages/store-dynamodb/src/lib/marshal.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
+import { silentServer } from '../../packages/testkit/src/services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -127,10 +128,8 @@ describe('dynamodb store: unreachable endpoint and options', () => {
   });
 
   it('does not hang on an endpoint that accepts connections but never answers', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer(socket => void sockets.push(socket));
-    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => resolve()));
-    const port = (silent.address() as AddressInfo).port;
+    const silent = await silentServer();
+    const port = silent.port;
     const store = dynamoDbStore(options({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 1000 }));
     try {
       const r = await timed(store.get('x'));
@@ -138,8 +137,7 @@ describe('dynamodb store: unreachable endpoint and options', () => {
       expect(r.ms).toBeLessThan(3000);
     } finally {
       await store.close();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>(resolve => silent.close(() => resolve()));
+      await silent.close();
     }
   });
 

@@ -2,13 +2,12 @@
  * PostgreSQL store: the shared conformance suite against a real server (skipped with a printed
  * reason when none answers, failing under CI), plus PostgreSQL-specific behaviour.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ConfigError, isStoreError, type TokenRecord } from '@tessera/core';
 import { PostgresStore, postgresStore, PURGE_BATCH } from '../../packages/store-postgres/src/index.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
-import { postgresAvailable } from '../../packages/testkit/src/services.js';
+import { postgresAvailable, silentServer } from '../../packages/testkit/src/services.js';
 
 const URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const skip = await postgresAvailable(URL);
@@ -138,10 +137,8 @@ describe('postgres store: unreachable server and options', () => {
   });
 
   it('does not hang on a server that accepts connections but never answers', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer(socket => void sockets.push(socket));
-    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => resolve()));
-    const port = (silent.address() as AddressInfo).port;
+    const silent = await silentServer();
+    const port = silent.port;
     const store = postgresStore({ url: `postgres://postgres@127.0.0.1:${port}/test`, connectionTimeoutMs: 1000 });
     try {
       const r = await timed(store.get('x'));
@@ -149,8 +146,7 @@ describe('postgres store: unreachable server and options', () => {
       expect(r.ms).toBeLessThan(3000);
     } finally {
       await store.close();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>(resolve => silent.close(() => resolve()));
+      await silent.close();
     }
   });
 

@@ -5,7 +5,7 @@ export type { ErrorCode } from './errors.js';
 export type { TesseraEvent, TokenKind } from './events.js';
 export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
-export { parseRecord, isLive, decideRotate, matchesWhere, freezeRecord } from './store.js';
+export { parseRecord, isLive, decideRotate, matchesWhere, matchesQuery, freezeRecord } from './store.js';
 export type {
   TokenStore,
   TokenRecord,

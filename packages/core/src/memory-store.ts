@@ -7,6 +7,7 @@ import {
   decideRotate,
   freezeRecord,
   isLive,
+  matchesQuery,
   matchesWhere,
   type ListPage,
   type ListQuery,
@@ -187,7 +188,7 @@ export class MemoryStore implements TokenStore {
     let i = start;
     for (; i < ids.length && records.length < query.limit; i++) {
       const rec = this.rec(ids[i]!);
-      if (rec && (query.kind === undefined || rec.kind === query.kind)) records.push({ ...rec });
+      if (rec && matchesQuery(rec, query)) records.push({ ...rec });
     }
     return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
   }

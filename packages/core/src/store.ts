@@ -199,6 +199,11 @@ export function recordToJson(record: TokenRecord): JsonObject {
   return JSON.parse(JSON.stringify(record)) as JsonObject;
 }
 
+/** Whether a record belongs in a `list` page for this query's subject and kind filters. */
+export function matchesQuery(record: TokenRecord, query: Pick<ListQuery, 'subject' | 'kind'>): boolean {
+  return (query.subject === undefined || record.subject === query.subject) && (query.kind === undefined || record.kind === query.kind);
+}
+
 export function matchesWhere(record: TokenRecord, where: RevokeWhere): boolean {
   if ('all' in where) return true;
   if ('id' in where) return record.id === where.id;

@@ -15,6 +15,7 @@ import {
   StoreError,
   decideRotate,
   isLive,
+  matchesQuery,
   matchesWhere,
   parseRecord,
   type ListPage,
@@ -218,10 +219,7 @@ export class FileStore implements TokenStore {
       const records: TokenRecord[] = [];
       for (; i < ids.length && records.length < query.limit; i++) {
         const rec = await this.read(ids[i]!);
-        if (!rec) continue;
-        if (query.subject !== undefined && rec.subject !== query.subject) continue;
-        if (query.kind !== undefined && rec.kind !== query.kind) continue;
-        records.push(rec);
+        if (rec && matchesQuery(rec, query)) records.push(rec);
       }
       return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };
     });

@@ -15,6 +15,7 @@ import {
   ConfigError,
   StoreError,
   freezeRecord,
+  matchesQuery,
   type ListPage,
   type ListQuery,
   type ReusePolicy,
@@ -285,10 +286,7 @@ export class RedisStore implements TokenStore {
         const values = toArray(await this.cmd.call(['MGET', ...chunk.map(id => this.key('r', id))]));
         for (let j = 0; j < chunk.length && records.length < query.limit; j++, i++) {
           const rec = decodeRecord(values[j], chunk[j]!);
-          if (!rec) continue;
-          if (query.subject !== undefined && rec.subject !== query.subject) continue;
-          if (query.kind !== undefined && rec.kind !== query.kind) continue;
-          records.push(rec);
+          if (rec && matchesQuery(rec, query)) records.push(rec);
         }
       }
       return { records, cursor: i < ids.length && i > 0 ? ids[i - 1]! : null };

@@ -87,3 +87,22 @@ export async function postgresAvailable(url = process.env.DATABASE_URL ?? 'postg
   if (first === 0x53 || first === 0x4e) return false;
   return `the service at ${where} does not speak the PostgreSQL protocol`;
 }
+
+/**
+ * A TCP server on 127.0.0.1 that accepts connections and never answers: the failure mode where a
+ * store client would hang forever without its own timeouts.
+ */
+export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const server = createServer(socket => void sockets.push(socket));
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+    },
+  };
+}
