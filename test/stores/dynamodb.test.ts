@@ -17,7 +17,7 @@ import {
 } from '../../packages/store-dynamodb/src/lib/aws.js';
 import { toAttr, type Item } from '../../packages/store-dynamodb/src/lib/marshal.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
-import { silentServer } from '../../packages/testkit/src/services.js';
+import { silentServer, timed } from '../../packages/testkit/src/services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -72,15 +72,6 @@ defineStoreSuite(
 const T = Math.floor(Date.now() / 1000);
 function rec(id: string, over: Partial<TokenRecord> = {}): TokenRecord {
   return { id, kind: 'refresh', subject: 'u1', family: 'f1', createdAt: T - 10, lastSeenAt: T - 10, expiresAt: T + 3600, revokedAt: null, ...over };
-}
-
-async function timed<R>(p: Promise<R>): Promise<{ value?: R; error?: unknown; ms: number }> {
-  const t0 = performance.now();
-  try {
-    return { value: await p, ms: performance.now() - t0 };
-  } catch (error) {
-    return { error, ms: performance.now() - t0 };
-  }
 }
 
 async function rawGet(store: DynamoDbStore, pk: string, sk: string): Promise<Item | undefined> {

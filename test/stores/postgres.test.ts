@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { ConfigError, isStoreError, type TokenRecord } from '@tessera/core';
 import { PostgresStore, postgresStore, PURGE_BATCH } from '../../packages/store-postgres/src/index.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
-import { postgresAvailable, silentServer } from '../../packages/testkit/src/services.js';
+import { postgresAvailable, silentServer, timed } from '../../packages/testkit/src/services.js';
 
 const URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const skip = await postgresAvailable(URL);
@@ -107,16 +107,6 @@ defineStoreSuite(
 const T = Math.floor(Date.now() / 1000);
 function rec(id: string, over: Partial<TokenRecord> = {}): TokenRecord {
   return { id, kind: 'refresh', subject: 'u1', family: 'f1', createdAt: T - 10, lastSeenAt: T - 10, expiresAt: T + 3600, revokedAt: null, ...over };
-}
-
-async function timed<R>(p: Promise<R>): Promise<{ value?: R; error?: unknown; ms: number }> {
-  const t0 = performance.now();
-  try {
-    const value = await p;
-    return { value, ms: performance.now() - t0 };
-  } catch (error) {
-    return { error, ms: performance.now() - t0 };
-  }
 }
 
 describe('postgres store: unreachable server and options', () => {

@@ -106,3 +106,13 @@ export async function silentServer(): Promise<{ port: number; close(): Promise<v
     },
   };
 }
+
+/** Settles `p` and reports how long it took, never throwing (for "fails fast" assertions). */
+export async function timed<R>(p: Promise<R>): Promise<{ value?: R; error?: unknown; ms: number }> {
+  const t0 = performance.now();
+  try {
+    return { value: await p, ms: performance.now() - t0 };
+  } catch (error) {
+    return { error, ms: performance.now() - t0 };
+  }
+}

@@ -10,6 +10,7 @@ import pairConcurrency from './pair-concurrency.js';
 import pairMode from './pair-mode.js';
 import tenant from './tenant.js';
 import timeouts from './timeouts.js';
+import tokenOptions from './token-options.js';
 import login from './login.js';
 import secrets from './secrets.js';
 import slidingRefresh from './sliding-refresh.js';
@@ -36,4 +37,5 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   tenant,
   admin,
   events,
+  tokenOptions,
 ];
