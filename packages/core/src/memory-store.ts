@@ -3,15 +3,14 @@
  * are not shared between servers; use it for tests, single-process apps and benchmarks.
  */
 import { StoreError } from './errors.js';
+import { SYNC_GET, type SyncReadable } from './lib/sync-read.js';
 import {
-  decideRotate,
   freezeRecord,
   isLive,
   matchesQuery,
   matchesWhere,
   type ListPage,
   type ListQuery,
-  type ReusePolicy,
   type RevokeWhere,
   type RotateResult,
   type TokenRecord,
@@ -23,8 +22,7 @@ export interface MemoryStoreOptions {
   capacity?: number;
 }
 
-export class MemoryStore implements TokenStore {
-  readonly inProcess = true;
+export class MemoryStore implements TokenStore, SyncReadable {
   readonly capacity: number;
   /** id -> entry; `hot` is the CLOCK reference bit (reads set it, eviction clears it once). */
   private readonly records = new Map<string, { rec: TokenRecord; hot: boolean }>();
@@ -47,7 +45,7 @@ export class MemoryStore implements TokenStore {
     if (this.closed) throw new StoreError('memory store is closed');
   }
 
-  getSync(id: string): TokenRecord | null {
+  [SYNC_GET](id: string): TokenRecord | null {
     if (this.closed) throw new StoreError('memory store is closed');
     const entry = this.records.get(id);
     if (entry === undefined) return null;
@@ -57,7 +55,7 @@ export class MemoryStore implements TokenStore {
 
   get(id: string): Promise<TokenRecord | null> {
     try {
-      return Promise.resolve(this.getSync(id));
+      return Promise.resolve(this[SYNC_GET](id));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -133,22 +131,22 @@ export class MemoryStore implements TokenStore {
     return true;
   }
 
-  async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+  async rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     this.check();
     // Single-threaded: no await between the read and the writes, so this is atomic.
     const used = this.rec(usedId) ?? null;
-    const decision = decideRotate(used, now, reuse);
-    if (decision.status === 'rotated') {
-      this.write({ ...used!, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
-      this.write({ ...next });
-      return decision;
-    }
-    if (decision.status === 'grace') {
-      this.replace(usedId, { ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
-      return decision;
-    }
-    if (decision.status === 'reused') return { status: 'reused', record: { ...used! } };
-    return decision;
+    if (used === null || !isLive(used, now) || used.rotatedAt != null) return { status: 'conflict', current: used };
+    this.write({ ...used, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
+    this.write({ ...next });
+    return { status: 'rotated' };
+  }
+
+  async countReuse(id: string, limit: number): Promise<boolean> {
+    this.check();
+    const rec = this.rec(id);
+    if (!rec || (rec.reuseCount ?? 0) >= limit) return false;
+    this.replace(id, { ...rec, reuseCount: (rec.reuseCount ?? 0) + 1 });
+    return true;
   }
 
   async revoke(where: RevokeWhere, now: number): Promise<number> {

@@ -1,9 +1,9 @@
 /**
- * The store seam (DESIGN.md section 4). Stores hold records keyed by id (session id,
- * refresh-token id or API-token id), never raw tokens. Times are epoch seconds and
- * `now` is always passed in.
+ * The store seam, for store authors (`@tessera/core/store`). Stores hold records keyed by id
+ * (session id, refresh-token id or API-token id), never raw tokens. Times are epoch seconds and
+ * `now` is always passed in, so tests drive time without sleeping.
  */
-import type { JsonObject, User } from './types.js';
+import type { User } from './types.js';
 
 export type RecordKind = 'session' | 'refresh' | 'api';
 export type Binding = 'exact' | 'subnet';
@@ -39,22 +39,15 @@ export interface TokenRecord {
 
 export type RevokeWhere = { id: string } | { subject: string } | { family: string } | { all: true };
 
-export interface ReusePolicy {
-  /** How many more times a rotated-out refresh token may be presented. */
-  maxReuse: number;
-  /** Within how many seconds of its rotation. */
-  graceSeconds: number;
-}
-
 export type RotateResult =
-  /** `usedId` was live; it is now marked rotated and `next` is stored. */
+  /** `usedId` was live and unrotated: it is now marked rotated (`rotatedAt = now`, `replacedBy = next.id`) and `next` is stored. */
   | { status: 'rotated' }
-  /** `usedId` was rotated moments ago and is within its reuse grace: use `successorId`. */
-  | { status: 'grace'; successorId: string }
-  /** `usedId` was rotated earlier, outside the grace rules: reuse detected. */
-  | { status: 'reused'; record: TokenRecord }
-  | { status: 'revoked' }
-  | { status: 'missing' };
+  /**
+   * Nothing was written: `usedId` is absent, revoked, expired at `now` or already rotated.
+   * `current` is the record as stored (null when absent); the core decides what that means
+   * (a reuse within grace, reuse detected, an ended session).
+   */
+  | { status: 'conflict'; current: TokenRecord | null };
 
 export interface ListQuery {
   subject?: string;
@@ -69,8 +62,12 @@ export interface ListPage {
   cursor: string | null;
 }
 
+/**
+ * What a store must do. Stores do storage and atomicity; every rule (grace windows, reuse
+ * limits, timeouts, validity) is decided by the core, once.
+ */
 export interface TokenStore {
-  /** null = absent (or unreadable); throws `StoreError` when the store failed. */
+  /** null = absent (or unreadable); throws when the store failed (the core answers 503). */
   get(id: string): Promise<TokenRecord | null>;
   put(record: TokenRecord): Promise<void>;
   /**
@@ -80,29 +77,28 @@ export interface TokenStore {
    */
   touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean>;
   /**
-   * The one atomic compare-and-set: under N concurrent calls for one `usedId`, exactly one
-   * returns `rotated`. With `reuse`, an already rotated record within `graceSeconds` of its
-   * rotation and with `reuseCount < maxReuse` returns `grace` (and counts the reuse).
+   * The compare-and-set rotation: when `usedId` is present, unrevoked, unexpired at `now` and not yet
+   * rotated, mark it rotated and store `next`, atomically. Under N concurrent calls for one `usedId`,
+   * exactly one returns `rotated`; the others get `conflict` with the record as it then stands.
    */
-  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult>;
+  rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult>;
+  /**
+   * Counted reuse, atomically: when the record exists and its `reuseCount` (absent = 0) is below
+   * `limit`, increment it and return true; otherwise change nothing and return false. Under N
+   * concurrent calls at most `limit - reuseCount` return true.
+   */
+  countReuse(id: string, limit: number): Promise<boolean>;
   /** Marks matching unrevoked records revoked (expired ones included); returns how many were newly revoked. */
   revoke(where: RevokeWhere, now: number): Promise<number>;
   list(query: ListQuery): Promise<ListPage>;
   /** Deletes records expired (or revoked) before `now`; returns how many. */
   purgeExpired(now: number): Promise<number>;
   /**
-   * Stores `candidate` as the instance secret unless one exists; returns the stored one.
+   * Optional. Stores `candidate` as the instance secret unless one exists; returns the stored one.
    * Atomic across processes sharing the store, so a cluster agrees on one secret.
    */
   initSecret?(candidate: string): Promise<string>;
   close(): Promise<void>;
-  /** True for stores living in this process (no I/O): the core skips its timeout wrapper. */
-  readonly inProcess?: boolean;
-  /**
-   * Optional synchronous `get` for in-process stores. When present, the core authenticates a
-   * request whose token signature is already verified without a single await.
-   */
-  getSync?(id: string): TokenRecord | null;
 }
 
 const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);
@@ -174,31 +170,6 @@ export function isLive(record: TokenRecord, now: number): boolean {
   return record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now);
 }
 
-/** Shared decision for stores that implement `rotate` by reading the record under a lock or in a script. */
-export function decideRotate(
-  used: TokenRecord | null,
-  now: number,
-  reuse: ReusePolicy | undefined,
-): { status: 'rotated' } | { status: 'grace'; successorId: string } | { status: 'reused' } | { status: 'revoked' } | { status: 'missing' } {
-  if (used === null || (used.expiresAt !== null && used.expiresAt <= now)) return { status: 'missing' };
-  if (used.revokedAt !== null) return { status: 'revoked' };
-  if (used.rotatedAt == null) return { status: 'rotated' };
-  if (
-    reuse &&
-    used.replacedBy &&
-    now - used.rotatedAt <= reuse.graceSeconds &&
-    (used.reuseCount ?? 0) < reuse.maxReuse
-  ) {
-    return { status: 'grace', successorId: used.replacedBy };
-  }
-  return { status: 'reused' };
-}
-
-/** Record as JSON-safe object (for stores serialising to JSON). */
-export function recordToJson(record: TokenRecord): JsonObject {
-  return JSON.parse(JSON.stringify(record)) as JsonObject;
-}
-
 /** Whether a record belongs in a `list` page for this query's subject and kind filters. */
 export function matchesQuery(record: TokenRecord, query: Pick<ListQuery, 'subject' | 'kind'>): boolean {
   return (query.subject === undefined || record.subject === query.subject) && (query.kind === undefined || record.kind === query.kind);
@@ -220,3 +191,5 @@ export function freezeRecord<T extends object>(value: T): T {
   for (const v of Object.values(value)) if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) freezeRecord(v);
   return Object.freeze(value);
 }
+
+export { StoreError, isStoreError } from './errors.js';
