@@ -5,7 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ConfigError, isStoreError, type TokenRecord } from '@tessera/core';
+import { ConfigError } from '@tessera/core';
+import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { DynamoDbStore, dynamoDbStore, type DynamoDbStoreOptions } from '../../packages/store-dynamodb/src/index.js';
 import {
   DeleteItemCommand,

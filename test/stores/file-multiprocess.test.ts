@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import type { TokenRecord } from '@tessera/core';
+import type { TokenRecord } from '@tessera/core/store';
 import { FileStore } from '@tessera/store-file';
 
 const DIST = fileURLToPath(new URL('../../packages/store-file/dist/index.js', import.meta.url));
@@ -96,13 +96,13 @@ describe('file store across processes', () => {
       const replies = await Promise.all(children.map(c => c.next()));
       const results = replies.flatMap(r => r.results as string[]);
       const ids = replies.flatMap(r => r.ids as string[]);
-      expect({ round, rotated: results.filter(s => s === 'rotated').length, reused: results.filter(s => s === 'reused').length }).toEqual({
+      expect({ round, rotated: results.filter(s => s === 'rotated').length, conflict: results.filter(s => s === 'conflict').length }).toEqual({
         round,
         rotated: 1,
-        reused: 2 * PER_PROCESS - 1,
+        conflict: 2 * PER_PROCESS - 1,
       });
-      // Both processes took part in the race (each saw at least one reuse).
-      for (const r of replies) expect((r.results as string[]).filter(s => s === 'reused').length).toBeGreaterThan(0);
+      // Both processes took part in the race (each lost at least once).
+      for (const r of replies) expect((r.results as string[]).filter(s => s === 'conflict').length).toBeGreaterThan(0);
       const winner = ids[results.indexOf('rotated')]!;
       expect((await store.get(used.id))?.replacedBy).toBe(winner);
       const stored = (await Promise.all(ids.map(id => store.get(id)))).filter(r => r !== null).map(r => r!.id);

@@ -4,7 +4,8 @@
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ConfigError, isStoreError, type TokenRecord } from '@tessera/core';
+import { ConfigError } from '@tessera/core';
+import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { PostgresStore, postgresStore, PURGE_BATCH } from '../../packages/store-postgres/src/index.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
 import { postgresAvailable, silentServer, timed } from '../../packages/testkit/src/services.js';

@@ -3,7 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
-import { isStoreError, type TokenRecord } from '@tessera/core';
+import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { RedisStore } from '@tessera/store-redis';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
 import { redisAvailable } from '../../packages/testkit/src/services.js';

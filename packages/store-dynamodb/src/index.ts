@@ -24,18 +24,17 @@ import {
   type TableDescription,
   type WriteRequest,
 } from './lib/aws.js';
+import { ConfigError } from '@tessera/core';
 import {
-  ConfigError,
   StoreError,
-  decideRotate,
+  isLive,
   type ListPage,
   type ListQuery,
-  type ReusePolicy,
   type RevokeWhere,
   type RotateResult,
   type TokenRecord,
   type TokenStore,
-} from '@tessera/core';
+} from '@tessera/core/store';
 import { errorName, isConditionFailure, toStoreError } from './lib/errors.js';
 import { Expr } from './lib/expr.js';
 import {
@@ -102,7 +101,6 @@ const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 const validId = (id: string): boolean => typeof id === 'string' && id.length > 0 && id.length <= 256;
 
 export class DynamoDbStore implements TokenStore {
-  readonly inProcess = false;
   readonly table: string;
   readonly client: DynamoDBClient;
   private readonly ownsClient: boolean;
@@ -373,11 +371,11 @@ export class DynamoDbStore implements TokenStore {
     return res !== 'condition' && itemToRecord(res.Attributes) !== null;
   }
 
-  async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+  async rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     if (this.closed) throw new StoreError('dynamodb store is closed');
-    if (!validId(usedId)) return { status: 'missing' };
+    if (!validId(usedId)) return { status: 'conflict', current: null };
     for (let attempt = 0; attempt < 5; attempt++) {
-      // 1. The claim: one conditional UpdateItem; exactly one concurrent caller passes it.
+      // The claim: one conditional UpdateItem; exactly one concurrent caller passes it.
       const claim = new Expr();
       const won = await this.send<{ Attributes?: Item }>(
         'rotate',
@@ -393,41 +391,40 @@ export class DynamoDbStore implements TokenStore {
       );
       if (won !== 'condition') {
         // An unreadable item matched the condition: it is not a record (it stays marked, harmlessly).
-        if (itemToRecord(won.Attributes) === null) return { status: 'missing' };
+        if (itemToRecord(won.Attributes) === null) return { status: 'conflict', current: null };
         return this.completeRotation(usedId, next, now);
       }
-      // 2. The grace path: one conditional counter increment.
-      if (reuse && reuse.maxReuse > 0) {
-        const g = new Expr();
-        const grace = await this.send<{ Attributes?: Item }>(
-          'rotate',
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: recordKey(usedId),
-            UpdateExpression: `ADD ${g.n('reuseCount')} ${g.num(1)}`,
-            ConditionExpression:
-              `${g.live(now)} AND ${g.n('rotatedAt')} >= ${g.num(now - reuse.graceSeconds)}` +
-              ` AND attribute_type(${g.n('replacedBy')}, ${g.s('S')}) AND ${g.n('replacedBy')} <> ${g.s('')}` +
-              ` AND (attribute_not_exists(${g.n('reuseCount')}) OR ${g.n('reuseCount')} < ${g.num(reuse.maxReuse)})`,
-            ReturnValues: 'ALL_NEW',
-            ...g.attrs,
-          }),
-          true,
-        );
-        if (grace !== 'condition') {
-          const rec = itemToRecord(grace.Attributes);
-          return rec?.replacedBy ? { status: 'grace', successorId: rec.replacedBy } : { status: 'missing' };
-        }
-      }
-      // 3. Neither: read and decide (missing / revoked / reused).
-      const used = await this.get(usedId);
-      const decision = decideRotate(used, now, reuse);
-      // The record changed between the conditional writes and the read: go round again.
-      if (decision.status === 'rotated' || decision.status === 'grace') continue;
-      if (decision.status === 'reused') return { status: 'reused', record: used! };
-      return decision;
+      // Lost: read the record that made the condition fail. Should the read find it claimable
+      // after all (it appeared, or was put again, in between), claim again: a conflict is only
+      // reported with a record that explains it.
+      const current = await this.get(usedId);
+      if (current === null || !isLive(current, now) || current.rotatedAt != null) return { status: 'conflict', current };
     }
     throw new StoreError('dynamodb store: rotate did not settle (record changing under concurrent writes)');
+  }
+
+  /**
+   * Counted reuse: one conditional `ADD reuseCount 1` below the limit, so concurrent calls never
+   * count past it. A `reuseCount` that is not a number fails the comparison (not counted).
+   */
+  async countReuse(id: string, limit: number): Promise<boolean> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    // An absent reuseCount counts as 0, and the condition below passes it unchecked.
+    if (!validId(id) || !(limit > 0)) return false;
+    const e = new Expr();
+    const res = await this.send<{ Attributes?: Item }>(
+      'countReuse',
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: recordKey(id),
+        UpdateExpression: `ADD ${e.n('reuseCount')} ${e.num(1)}`,
+        ConditionExpression: `attribute_exists(${e.n('pk')}) AND (attribute_not_exists(${e.n('reuseCount')}) OR ${e.n('reuseCount')} < ${e.num(limit)})`,
+        ReturnValues: 'ALL_NEW',
+        ...e.attrs,
+      }),
+      true,
+    );
+    return res !== 'condition' && itemToRecord(res.Attributes) !== null;
   }
 
   /**
@@ -462,8 +459,9 @@ export class DynamoDbStore implements TokenStore {
       return { status: 'rotated' }; // rotated and stored; only the revoke cross-check could not run
     }
     if (after && after.revokedAt !== null) {
+      // The successor is dead on arrival, so the caller gets what a rotate after the revoke gets.
       await this.revokeOne(next.id, after.revokedAt);
-      return { status: 'revoked' };
+      return { status: 'conflict', current: after };
     }
     return { status: 'rotated' };
   }

@@ -2,9 +2,9 @@
  * The embedded default store: one JSON file per record in a directory.
  *
  * - Writes are atomic (write a temp file, then rename over the record).
- * - Read-modify-write operations (touch, rotate, revoke) take a per-record lock file created
- *   with O_EXCL, so two processes sharing the directory (a shared volume) never lose an update
- *   and exactly one concurrent `rotate` wins.
+ * - Read-modify-write operations (touch, rotate, countReuse, revoke) take a per-record lock file
+ *   created with O_EXCL, so two processes sharing the directory (a shared volume) never lose an
+ *   update and exactly one concurrent `rotate` wins.
  * - The instance secret is created with link(2), which fails if it exists: a create-if-absent
  *   that is atomic across processes.
  */
@@ -13,19 +13,17 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   StoreError,
-  decideRotate,
   isLive,
   matchesQuery,
   matchesWhere,
   parseRecord,
   type ListPage,
   type ListQuery,
-  type ReusePolicy,
   type RevokeWhere,
   type RotateResult,
   type TokenRecord,
   type TokenStore,
-} from '@tessera/core';
+} from '@tessera/core/store';
 
 export interface FileStoreOptions {
   /** Directory for the records (created if missing). Default `./.tessera`. */
@@ -163,23 +161,30 @@ export class FileStore implements TokenStore {
     );
   }
 
-  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
-    if (!ID_RE.test(usedId)) return Promise.resolve({ status: 'missing' });
+  rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
+    if (!ID_RE.test(usedId)) return Promise.resolve({ status: 'conflict', current: null });
     return this.io('rotate', () =>
       this.withLock(usedId, async (): Promise<RotateResult> => {
         const used = await this.read(usedId);
-        const decision = decideRotate(used, now, reuse);
-        if (decision.status === 'rotated') {
-          await this.withLock(next.id, () => this.write(next));
-          await this.write({ ...used!, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
-          return decision;
-        }
-        if (decision.status === 'grace') {
-          await this.write({ ...used!, reuseCount: (used!.reuseCount ?? 0) + 1 });
-          return decision;
-        }
-        if (decision.status === 'reused') return { status: 'reused', record: used! };
-        return decision;
+        if (used === null || !isLive(used, now) || used.rotatedAt != null) return { status: 'conflict', current: used };
+        // Successor first: a crash in between leaves an unused successor, never a used token
+        // marked rotated towards a successor that does not exist.
+        await this.withLock(next.id, () => this.write(next));
+        await this.write({ ...used, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
+        return { status: 'rotated' };
+      }),
+    );
+  }
+
+  countReuse(id: string, limit: number): Promise<boolean> {
+    if (!ID_RE.test(id)) return Promise.resolve(false);
+    return this.io('countReuse', () =>
+      this.withLock(id, async () => {
+        const rec = await this.read(id);
+        const count = rec?.reuseCount ?? 0;
+        if (rec === null || count >= limit) return false;
+        await this.write({ ...rec, reuseCount: count + 1 });
+        return true;
       }),
     );
   }
@@ -274,4 +279,13 @@ export class FileStore implements TokenStore {
 
 export function fileStore(options?: FileStoreOptions): FileStore {
   return new FileStore(options);
+}
+
+/**
+ * The embedded default, decided here and only here: the framework packages and `@tessera/config`
+ * use it when no store is named. A directory `./.tessera` beside the app (shareable by processes
+ * on one host or a shared volume).
+ */
+export function defaultStore(): FileStore {
+  return new FileStore();
 }

@@ -1,21 +1,20 @@
 /**
  * PostgreSQL token store: typed columns, one conditional statement for each atomic step
- * (rotate, touch, revoke), cursor paging by id and batched purges. The schema is created only
- * by an explicit `await store.setup()`.
+ * (rotate, countReuse, touch, revoke), cursor paging by id and batched purges. The schema is
+ * created only by an explicit `await store.setup()`.
  */
 import pg from 'pg';
+import { ConfigError } from '@tessera/core';
 import {
-  ConfigError,
   StoreError,
-  decideRotate,
+  isLive,
   type ListPage,
   type ListQuery,
-  type ReusePolicy,
   type RevokeWhere,
   type RotateResult,
   type TokenRecord,
   type TokenStore,
-} from '@tessera/core';
+} from '@tessera/core/store';
 import { redactUrl, toStoreError } from './lib/errors.js';
 import { recordParams, recordRow, rowToRecord, type Param, type Row } from './lib/rows.js';
 import { SECRET_KEY, parseTableName, statements, type Statements } from './lib/sql.js';
@@ -49,7 +48,6 @@ function positiveInt(name: string, v: number | undefined, dflt: number): number 
 }
 
 export class PostgresStore implements TokenStore {
-  readonly inProcess = false;
   /** The table as configured (`schema.table` or `table`). */
   readonly table: string;
   readonly pool: pg.Pool;
@@ -166,29 +164,22 @@ export class PostgresStore implements TokenStore {
     return res.rowCount === 1;
   }
 
-  async rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
-    // A decision read from the row is only final when it is not one the conditional writes would
-    // have taken (the row changed between the writes and the read): then go round again.
+  async rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
+    // A statement that claims nothing is answered by reading the row afterwards. Should that read
+    // find the row claimable after all (it appeared, or was put again, between the two), the
+    // claim is tried again: a conflict is only reported with a record that explains it.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const won = await this.query<{ claimed: number }>('rotate', this.sql.rotateWin, [usedId, now, ...recordParams(next)]);
+      const won = await this.query<{ claimed: number }>('rotate', this.sql.rotate, [usedId, now, ...recordParams(next)]);
       if (won.rows[0]?.claimed === 1) return { status: 'rotated' };
-      if (reuse) {
-        const grace = await this.query<{ replaced_by: string }>('rotate', this.sql.rotateGrace, [
-          usedId,
-          now,
-          reuse.maxReuse,
-          reuse.graceSeconds,
-        ]);
-        const row = grace.rows[0];
-        if (row) return { status: 'grace', successorId: row.replaced_by };
-      }
-      const used = await this.get(usedId);
-      const decision = decideRotate(used, now, reuse);
-      if (decision.status === 'rotated' || decision.status === 'grace') continue;
-      if (decision.status === 'reused') return { status: 'reused', record: used! };
-      return decision;
+      const current = await this.get(usedId);
+      if (current === null || !isLive(current, now) || current.rotatedAt != null) return { status: 'conflict', current };
     }
     throw new StoreError('postgres store: rotate did not settle (record changing under concurrent writes)');
+  }
+
+  async countReuse(id: string, limit: number): Promise<boolean> {
+    const res = await this.query('countReuse', this.sql.countReuse, [id, limit]);
+    return res.rowCount === 1;
   }
 
   /**

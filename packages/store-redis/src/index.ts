@@ -1,7 +1,7 @@
 /**
  * Redis store: one JSON value per record, indexes per subject and per family, and every
- * read-modify-write (touch, rotate, revoke, purge) in a Lua script so it is atomic across
- * all the servers sharing the instance. Works with a node-redis (v4+) or an ioredis client,
+ * read-modify-write (touch, rotate, countReuse, revoke, purge) in a Lua script so it is atomic
+ * across all the servers sharing the instance. Works with a node-redis (v4+) or an ioredis client,
  * or connects itself from a `redis://` / `rediss://` URL.
  *
  * Keys (prefix default `tessera:`):
@@ -11,22 +11,21 @@
  *                          root record, whose id is the family (the session), is not listed
  *   `<prefix>secret`       the auto-generated instance secret (SET NX)
  */
+import { ConfigError } from '@tessera/core';
 import {
-  ConfigError,
   StoreError,
   freezeRecord,
   matchesQuery,
   type ListPage,
   type ListQuery,
-  type ReusePolicy,
   type RevokeWhere,
   type RotateResult,
   type TokenRecord,
   type TokenStore,
-} from '@tessera/core';
+} from '@tessera/core/store';
 import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
-import { CLEAN_INDEX, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
+import { CLEAN_INDEX, COUNT_REUSE, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
 
@@ -219,35 +218,18 @@ export class RedisStore implements TokenStore {
     return this.run('touch', async () => Number(await this.eval(TOUCH, [id, String(lastSeenAt), mode])) === 1);
   }
 
-  rotate(usedId: string, next: TokenRecord, now: number, reuse?: ReusePolicy): Promise<RotateResult> {
+  rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     return this.run('rotate', async (): Promise<RotateResult> => {
-      const reply = toArray(
-        await this.eval(ROTATE, [
-          usedId,
-          String(now),
-          reuse ? String(reuse.maxReuse) : '',
-          reuse ? String(reuse.graceSeconds) : '',
-          ...this.putArgs(next),
-        ]),
-      );
+      const reply = toArray(await this.eval(ROTATE, [usedId, String(now), ...this.putArgs(next)]));
       const status = String(reply[0]);
-      switch (status) {
-        case 'rotated':
-        case 'revoked':
-        case 'missing':
-          return { status };
-        case 'grace':
-          return { status, successorId: String(reply[1]) };
-        case 'reused': {
-          const record = decodeRecord(reply[1], usedId);
-          // The script validated the record exactly as decodeRecord does, so this cannot be null.
-          if (record === null) throw new Error('rotate returned an unreadable record');
-          return { status, record };
-        }
-        default:
-          throw new Error(`unexpected rotate reply ${JSON.stringify(status).slice(0, 40)}`);
-      }
+      if (status === 'rotated') return { status };
+      if (status === 'conflict') return { status, current: reply.length > 1 ? decodeRecord(reply[1], usedId) : null };
+      throw new Error(`unexpected rotate reply ${JSON.stringify(status).slice(0, 40)}`);
     });
+  }
+
+  countReuse(id: string, limit: number): Promise<boolean> {
+    return this.run('countReuse', async () => Number(await this.eval(COUNT_REUSE, [id, String(limit)])) === 1);
   }
 
   revoke(where: RevokeWhere, now: number): Promise<number> {

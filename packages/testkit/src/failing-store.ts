@@ -1,5 +1,5 @@
 /** Wraps a store so tests can make it fail or hang on demand. */
-import { StoreError, type TokenStore } from '@tessera/core';
+import { StoreError, isLive, type RotateResult, type TokenRecord, type TokenStore } from '@tessera/core/store';
 
 export type FailMode = 'ok' | 'fail' | 'hang';
 
@@ -19,9 +19,8 @@ export function failingStore(inner: TokenStore): FailingStore {
     get refused() {
       return refused;
     },
-    inProcess: false,
-  } as FailingStore;
-  const methods = ['get', 'put', 'touch', 'rotate', 'revoke', 'list', 'purgeExpired', 'initSecret'] as const;
+  } as unknown as FailingStore;
+  const methods = ['get', 'put', 'touch', 'rotate', 'countReuse', 'revoke', 'list', 'purgeExpired', 'initSecret'] as const;
   for (const m of methods) {
     const fn = (inner as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m];
     if (typeof fn !== 'function') continue;
@@ -34,7 +33,7 @@ export function failingStore(inner: TokenStore): FailingStore {
         refused++;
         return new Promise(() => {});
       }
-      if (m === 'rotate' && wrapper.racyRotate) return racyRotate(inner, args);
+      if (m === 'rotate' && wrapper.racyRotate) return racyRotate(inner, ...(args as Parameters<TokenStore['rotate']>));
       return fn.apply(inner, args);
     };
   }
@@ -42,12 +41,15 @@ export function failingStore(inner: TokenStore): FailingStore {
   return wrapper;
 }
 
-/** A deliberately broken rotate: check, yield, then write — what a store without an atomic claim does. */
-async function racyRotate(inner: TokenStore, args: unknown[]) {
-  const [usedId, next, now] = args as [string, Parameters<TokenStore['put']>[0], number];
+/**
+ * A deliberately broken rotate: read, yield, then write, answering `rotated` — what a store
+ * without an atomic compare-and-set does. Concurrent callers all pass the check on the same
+ * stale read, so several win.
+ */
+async function racyRotate(inner: TokenStore, usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
   const used = await inner.get(usedId);
   await new Promise(r => setTimeout(r, 5));
-  if (!used || used.revokedAt !== null) return { status: used ? 'revoked' : 'missing' };
+  if (used === null || !isLive(used, now) || used.rotatedAt != null) return { status: 'conflict', current: used };
   await inner.put({ ...used, rotatedAt: now, replacedBy: next.id, reuseCount: 0 });
   await inner.put(next);
   return { status: 'rotated' };

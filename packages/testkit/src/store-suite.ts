@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { isLive, isStoreError, type RecordKind, type RotateResult, type TokenRecord, type TokenStore } from '@tessera/core';
+import { isLive, isStoreError, type RecordKind, type RotateResult, type TokenRecord, type TokenStore } from '@tessera/core/store';
+import { failingStore } from './failing-store.js';
 
 export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   /**
@@ -38,6 +39,8 @@ function normalize(rec: TokenRecord | null): Record<string, unknown> | null {
   if (rec === null) return null;
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => v !== undefined && !(v === null && OPTIONAL_FIELDS.has(k))));
 }
+
+type Conflict = Extract<RotateResult, { status: 'conflict' }>;
 
 function rid(tag: string): string {
   return `${tag}_${randomBytes(12).toString('base64url')}`;
@@ -318,7 +321,10 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
       // A backend may drop it at once (Redis TTL) or keep it until purged; it is never live.
       expect(got === null || !isLive(got, T)).toBe(true);
       const next = rec('refresh', { subject: past.subject, family: past.family });
-      await expect(store.rotate(past.id, next, T)).resolves.toEqual({ status: 'missing' });
+      const res = await store.rotate(past.id, next, T);
+      expect(res.status).toBe('conflict');
+      const current = (res as Conflict).current;
+      expect(current === null || (current.id === past.id && !isLive(current, T))).toBe(true);
       await expect(store.get(next.id)).resolves.toBeNull();
     });
 
@@ -329,7 +335,9 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
       expect(isLive(got, T + 99)).toBe(true);
       expect(isLive(got, T + 100)).toBe(false);
       const late = rec('refresh', { subject: r.subject, family: r.family });
-      await expect(store.rotate(r.id, late, T + 100)).resolves.toEqual({ status: 'missing' });
+      const res = await store.rotate(r.id, late, T + 100);
+      expect(res.status).toBe('conflict');
+      expect(normalize((res as Conflict).current)).toEqual(normalize(r));
       await expect(store.get(late.id)).resolves.toBeNull();
       expect((await mustGet(r.id)).rotatedAt ?? null).toBeNull();
       const inTime = rec('refresh', { subject: r.subject, family: r.family });
@@ -359,7 +367,7 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
   if (options.writeRaw) {
     const writeRaw = options.writeRaw;
     describe('garbage', () => {
-      it('reads unparsable or schema-drifted records as absent, without throwing', async () => {
+      it('reads unparsable or schema-drifted records as absent; writes on them settle and never hand them out', async () => {
         const good = rec('session');
         await store.put(good);
         const shape = (id: string) => ({ id, kind: 'refresh', subject: good.subject, family: rid('fam'), createdAt: T, lastSeenAt: T, expiresAt: T + 3600, revokedAt: null });
@@ -378,13 +386,21 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
         expect(written.length).toBeGreaterThan(0);
         for (const id of written) {
           await expect(store.get(id)).resolves.toBeNull();
-          await expect(store.touch(id, T)).resolves.toBe(false);
-          await expect(store.rotate(id, rec('refresh'), T)).resolves.toEqual({ status: 'missing' });
-          await expect(store.revoke({ id }, T)).resolves.toBe(0);
+          // Validation is parseRecord's, on the way out; a backend guards each write only with the
+          // fields that step needs. So a drifted value that still carries them may be written to,
+          // but no call throws, none hands the value out as a record, and it stays unreadable.
+          await expect(store.touch(id, T)).resolves.toEqual(expect.any(Boolean));
+          const rotated = await store.rotate(id, rec('refresh'), T);
+          if (rotated.status === 'conflict') expect(rotated.current).toBeNull();
+          else expect(rotated).toEqual({ status: 'rotated' });
+          await expect(store.countReuse(id, 5)).resolves.toEqual(expect.any(Boolean));
+          await expect(store.revoke({ id }, T)).resolves.toEqual(expect.any(Number));
+          await expect(store.get(id)).resolves.toBeNull();
         }
         expect(normalize(await store.get(good.id))).toEqual(normalize(good));
-        const page = await store.list({ limit: 100 });
-        expect(page.records.map(r => r.id)).toEqual([good.id]);
+        const listed = (await store.list({ limit: 100 })).records.map(r => r.id);
+        expect(listed).toContain(good.id);
+        for (const id of written) expect(listed).not.toContain(id);
         await expect(store.purgeExpired(T)).resolves.toEqual(expect.any(Number));
         expect(normalize(await store.get(good.id))).toEqual(normalize(good));
       });
@@ -392,71 +408,73 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
   }
 
   describe('rotate', () => {
-    async function used(): Promise<TokenRecord> {
-      const r = rec('refresh');
+    async function used(over: Partial<TokenRecord> = {}): Promise<TokenRecord> {
+      const r = rec('refresh', over);
       await store.put(r);
       return r;
     }
     const successor = (u: TokenRecord) => rec('refresh', { subject: u.subject, family: u.family });
 
-    it('rotates a live record: successor stored, used record marked', async () => {
-      const u = await used();
+    /** Rotates `id` expecting a conflict that wrote nothing: the successor absent, the record unchanged. */
+    async function conflicts(id: string, now: number): Promise<TokenRecord | null> {
+      const before = await store.get(id);
+      const next = rec('refresh');
+      const res = await store.rotate(id, next, now);
+      expect(res.status).toBe('conflict');
+      await expect(store.get(next.id)).resolves.toBeNull();
+      expect(normalize(await store.get(id))).toEqual(normalize(before));
+      return (res as Conflict).current;
+    }
+
+    it('rotates a live record: successor stored, used record marked rotated with its reuse count reset', async () => {
+      const u = await used({ reuseCount: 2 });
       const next = successor(u);
       await expect(store.rotate(u.id, next, T)).resolves.toEqual({ status: 'rotated' });
       expect(normalize(await store.get(next.id))).toEqual(normalize(next));
       const marked = await mustGet(u.id);
       expect(marked.rotatedAt).toBe(T);
       expect(marked.replacedBy).toBe(next.id);
+      expect(marked.reuseCount).toBe(0);
       expect(marked.revokedAt).toBeNull();
-      expect(normalize({ ...marked, rotatedAt: null, replacedBy: null, reuseCount: 0 })).toEqual(normalize({ ...u, reuseCount: 0 }));
+      expect(normalize({ ...marked, rotatedAt: null, replacedBy: null, reuseCount: 2 })).toEqual(normalize(u));
     });
 
-    it('reports a second use without a reuse policy as reused, with the record, storing nothing', async () => {
+    it('an already rotated record: conflict with the record as stored (rotatedAt, replacedBy), nothing written', async () => {
       const u = await used();
       const next = successor(u);
       await store.rotate(u.id, next, T);
-      const again = successor(u);
-      const res = await store.rotate(u.id, again, T + 1);
-      expect(res.status).toBe('reused');
-      const record = (res as Extract<RotateResult, { status: 'reused' }>).record;
-      expect(record.id).toBe(u.id);
-      expect(record.replacedBy).toBe(next.id);
-      expect(record.rotatedAt).toBe(T);
-      await expect(store.get(again.id)).resolves.toBeNull();
-      expect((await mustGet(u.id)).replacedBy).toBe(next.id);
+      const current = await conflicts(u.id, T + 1);
+      expect(current).not.toBeNull();
+      expect(normalize(current)).toEqual(normalize(await store.get(u.id)));
+      expect(current!.rotatedAt).toBe(T);
+      expect(current!.replacedBy).toBe(next.id);
+      expect(current!.revokedAt).toBeNull();
     });
 
-    it('grants grace maxReuse times within graceSeconds, then reports reuse', async () => {
-      const policy = { maxReuse: 2, graceSeconds: 10 };
-      const u = await used();
-      const next = successor(u);
-      await expect(store.rotate(u.id, next, T, policy)).resolves.toEqual({ status: 'rotated' });
-      const tries = [successor(u), successor(u), successor(u)];
-      await expect(store.rotate(u.id, tries[0]!, T + 5, policy)).resolves.toEqual({ status: 'grace', successorId: next.id });
-      await expect(store.rotate(u.id, tries[1]!, T + 10, policy)).resolves.toEqual({ status: 'grace', successorId: next.id });
-      const third = await store.rotate(u.id, tries[2]!, T + 10, policy);
-      expect(third.status).toBe('reused');
-      expect((third as Extract<RotateResult, { status: 'reused' }>).record.reuseCount).toBe(2);
-      for (const t of tries) await expect(store.get(t.id)).resolves.toBeNull();
-      expect((await mustGet(u.id)).replacedBy).toBe(next.id);
+    it('a record put already rotated (rotatedAt set) is a conflict too', async () => {
+      const earlier = rid('ref');
+      const u = await used({ rotatedAt: T - 30, replacedBy: earlier, reuseCount: 1 });
+      const current = await conflicts(u.id, T);
+      expect(normalize(current)).toEqual(normalize(u));
     });
 
-    it('reports reuse after graceSeconds even with reuses left', async () => {
-      const policy = { maxReuse: 5, graceSeconds: 10 };
-      const u = await used();
-      await store.rotate(u.id, successor(u), T, policy);
-      const res = await store.rotate(u.id, successor(u), T + 11, policy);
-      expect(res.status).toBe('reused');
-    });
-
-    it('answers revoked for a revoked record and missing for an absent one', async () => {
+    it('a revoked record: conflict with the revoked record, nothing written', async () => {
       const u = await used();
       await store.revoke({ id: u.id }, T);
-      const next = successor(u);
-      await expect(store.rotate(u.id, next, T + 1)).resolves.toEqual({ status: 'revoked' });
-      await expect(store.rotate(rid('absent'), successor(u), T + 1)).resolves.toEqual({ status: 'missing' });
-      await expect(store.get(next.id)).resolves.toBeNull();
-      expect((await mustGet(u.id)).rotatedAt ?? null).toBeNull();
+      const current = await conflicts(u.id, T + 1);
+      expect(normalize(current)).toEqual(normalize({ ...u, revokedAt: T }));
+    });
+
+    it('an expired record: conflict with that record, nothing written', async () => {
+      const u = await used({ expiresAt: T + 60 });
+      const current = await conflicts(u.id, T + 60);
+      expect(normalize(current)).toEqual(normalize(u));
+    });
+
+    it('an absent record: conflict with current null, nothing written', async () => {
+      const id = rid('absent');
+      await expect(conflicts(id, T)).resolves.toBeNull();
+      await expect(store.get(id)).resolves.toBeNull();
     });
 
     it('THE RACE: 100 rounds of 10 concurrent rotations of one id: exactly one winner each', async () => {
@@ -466,18 +484,79 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
         const nexts = Array.from({ length: 10 }, () => successor(u));
         const results = await Promise.all(nexts.map(next => store.rotate(u.id, next, T)));
         const winners = nexts.filter((_, i) => results[i]!.status === 'rotated');
-        const reused = results.filter(r => r.status === 'reused').length;
+        const winner = winners[0]?.id;
+        const lost = results.filter((r): r is Conflict => r.status === 'conflict');
+        // Each loser sees the record as the winner left it.
+        const explained = lost.filter(r => r.current?.id === u.id && r.current.replacedBy === winner).length;
         const stored = await mustGet(u.id);
         const committed = (await Promise.all(nexts.map(next => store.get(next.id)))).filter(r => r !== null).map(r => r!.id);
-        const winner = winners[0]?.id;
-        if (winners.length !== 1 || reused !== 9 || stored.replacedBy !== winner || committed.length !== 1 || committed[0] !== winner) {
+        if (winners.length !== 1 || lost.length !== 9 || explained !== 9 || stored.replacedBy !== winner || committed.length !== 1 || committed[0] !== winner) {
           failures.push(
-            `round ${n}: ${results.map(r => r.status).join(',')}; replacedBy is ${stored.replacedBy === winner ? 'the winner' : 'NOT the winner'}; ${committed.length} successors stored`,
+            `round ${n}: ${results.map(r => r.status).join(',')}; ${explained} of ${lost.length} conflicts show the winner; ` +
+              `replacedBy is ${stored.replacedBy === winner ? 'the winner' : 'NOT the winner'}; ${committed.length} successors stored`,
           );
         }
       };
       // Rounds on different ids run 10 at a time (stores with lock back-off spend a round mostly waiting).
       for (let wave = 0; wave < 10; wave++) await Promise.all(Array.from({ length: 10 }, (_, i) => round(wave * 10 + i)));
+      expect(failures).toEqual([]);
+    });
+
+    it('the race has teeth: a rotate that reads, yields, then writes lets several win', async () => {
+      const racy = failingStore(store);
+      racy.racyRotate = true;
+      let forked = false;
+      for (let n = 0; n < 5 && !forked; n++) {
+        const u = await used();
+        const results = await Promise.all(Array.from({ length: 10 }, () => racy.rotate(u.id, successor(u), T)));
+        forked = results.filter(r => r.status === 'rotated').length > 1;
+      }
+      expect(forked).toBe(true);
+    });
+  });
+
+  describe('countReuse', () => {
+    it('counts up to the limit, then refuses without changing anything else', async () => {
+      const r = rec('refresh', { rotatedAt: T - 5, replacedBy: rid('ref'), reuseCount: 0 });
+      await store.put(r);
+      await expect(store.countReuse(r.id, 2)).resolves.toBe(true);
+      await expect(store.countReuse(r.id, 2)).resolves.toBe(true);
+      await expect(store.countReuse(r.id, 2)).resolves.toBe(false);
+      expect(normalize(await store.get(r.id))).toEqual(normalize({ ...r, reuseCount: 2 }));
+      await expect(store.countReuse(r.id, 3)).resolves.toBe(true); // the limit is the caller's, per call
+      expect((await mustGet(r.id)).reuseCount).toBe(3);
+    });
+
+    it('treats an absent reuseCount as 0', async () => {
+      const r = rec('refresh', { reuseCount: undefined });
+      await store.put(r);
+      await expect(store.countReuse(r.id, 1)).resolves.toBe(true);
+      await expect(store.countReuse(r.id, 1)).resolves.toBe(false);
+      expect((await mustGet(r.id)).reuseCount).toBe(1);
+      const none = rec('refresh', { reuseCount: undefined });
+      await store.put(none);
+      await expect(store.countReuse(none.id, 0)).resolves.toBe(false);
+      expect((await mustGet(none.id)).reuseCount ?? 0).toBe(0);
+    });
+
+    it('returns false for an absent record and creates nothing', async () => {
+      const id = rid('absent');
+      await expect(store.countReuse(id, 5)).resolves.toBe(false);
+      await expect(store.get(id)).resolves.toBeNull();
+    });
+
+    it('under 10 concurrent calls with limit 3, exactly 3 - reuseCount are counted (20 rounds, some starting at 1)', async () => {
+      const failures: string[] = [];
+      const round = async (n: number): Promise<void> => {
+        const start = n % 3 === 2 ? 1 : 0;
+        const r = rec('refresh', { rotatedAt: T - 1, replacedBy: rid('ref'), reuseCount: start });
+        await store.put(r);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.countReuse(r.id, 3)));
+        const counted = results.filter(Boolean).length;
+        const stored = (await mustGet(r.id)).reuseCount;
+        if (counted !== 3 - start || stored !== 3) failures.push(`round ${n}: ${counted} counted from ${start}, reuseCount ${stored}`);
+      };
+      for (let wave = 0; wave < 4; wave++) await Promise.all(Array.from({ length: 5 }, (_, i) => round(wave * 5 + i)));
       expect(failures).toEqual([]);
     });
   });
@@ -512,6 +591,7 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
         ['put', () => store.put(rec('session'))],
         ['touch', () => store.touch(r.id, T)],
         ['rotate', () => store.rotate(r.id, rec('refresh'), T)],
+        ['countReuse', () => store.countReuse(r.id, 1)],
         ['revoke', () => store.revoke({ id: r.id }, T)],
         ['list', () => store.list({ limit: 10 })],
         ['purgeExpired', () => store.purgeExpired(T)],

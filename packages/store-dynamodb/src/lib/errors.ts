@@ -1,5 +1,5 @@
 /** Mapping AWS SDK failures: failed conditions are decisions, everything else is a `StoreError`. */
-import { StoreError } from '@tessera/core';
+import { StoreError } from '@tessera/core/store';
 
 export function isConditionFailure(err: unknown): boolean {
   const name = (err as { name?: unknown } | null)?.name;

@@ -3,7 +3,7 @@
  * of one record (see README "Key design").
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { parseRecord, type TokenRecord } from '@tessera/core';
+import { parseRecord, type TokenRecord } from '@tessera/core/store';
 
 export type Item = Record<string, AttributeValue>;
 

@@ -1,5 +1,5 @@
 /** Turning driver failures into `StoreError` without leaking credentials. */
-import { StoreError } from '@tessera/core';
+import { StoreError } from '@tessera/core/store';
 
 /** `postgres://user:secret@host/db` -> `postgres://user:***@host/db` (also hides `password=` parameters). */
 export function redactUrl(text: string): string {

@@ -1,5 +1,5 @@
 /** Mapping between `TokenRecord` and the typed columns of the records table. */
-import { parseRecord, type TokenRecord } from '@tessera/core';
+import { parseRecord, type TokenRecord } from '@tessera/core/store';
 
 /** Column order used by every INSERT (and by the unnest arrays of `putMany`). */
 export const COLUMNS = [
@@ -117,38 +117,3 @@ export function rowToRecord(row: Row): TokenRecord | null {
   raw.reuseCount = row.reuse_count;
   return parseRecord(raw);
 }
-
-const MAX = '9007199254740991';
-
-function optInt(col: string): string {
-  return `(${col} IS NULL OR ${col} BETWEEN 0 AND ${MAX})`;
-}
-function optJsonString(key: string): string {
-  return `COALESCE(jsonb_typeof(data->'${key}'), 'null') IN ('null', 'string')`;
-}
-
-/**
- * The SQL mirror of `parseRecord`: true when a row reads back as a record. Conditional writes
- * (rotate, touch, revoke) include it so a row that `get` reports as absent is never rotated,
- * touched or counted. CASE keeps the numeric cast from running on non-numbers.
- */
-export const VALID_ROW = [
-  `length(id) BETWEEN 1 AND 256`,
-  `kind IN ('session', 'refresh', 'api')`,
-  `created_at BETWEEN 0 AND ${MAX}`,
-  `last_seen_at BETWEEN 0 AND ${MAX}`,
-  optInt('expires_at'),
-  optInt('revoked_at'),
-  optInt('rotated_at'),
-  `(reuse_count IS NULL OR reuse_count >= 0)`,
-  `jsonb_typeof(data) = 'object'`,
-  `NOT (data ?| ARRAY[${COLUMN_FIELDS.map(k => `'${k}'`).join(', ')}])`,
-  `(NOT data ? 'user' OR (jsonb_typeof(data->'user') = 'object' AND jsonb_typeof(data->'user'->'id') = 'string'))`,
-  `(kind <> 'session' OR data ? 'user')`,
-  optJsonString('tenant'),
-  optJsonString('ip'),
-  optJsonString('secretHash'),
-  optJsonString('label'),
-  `(CASE jsonb_typeof(data->'binding') WHEN 'string' THEN data->>'binding' IN ('exact', 'subnet') WHEN 'null' THEN true ELSE jsonb_typeof(data->'binding') IS NULL END)`,
-  `(CASE jsonb_typeof(data->'absoluteExpiresAt') WHEN 'number' THEN ((data->'absoluteExpiresAt')::numeric BETWEEN 0 AND ${MAX} AND (data->'absoluteExpiresAt')::numeric % 1 = 0) WHEN 'null' THEN true ELSE jsonb_typeof(data->'absoluteExpiresAt') IS NULL END)`,
-].join(' AND ');

@@ -1,6 +1,6 @@
 /** Table naming and the SQL text of every statement the store runs. */
 import { ConfigError } from '@tessera/core';
-import { COLUMNS, COLUMN_TYPES, ROW_KEYS, VALID_ROW } from './rows.js';
+import { COLUMNS, COLUMN_TYPES, ROW_KEYS } from './rows.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -40,8 +40,8 @@ export interface Statements {
   put: string;
   putMany: string;
   touch: string;
-  rotateWin: string;
-  rotateGrace: string;
+  rotate: string;
+  countReuse: string;
   revokeId: string;
   revokeSubject: string;
   revokeFamily: string;
@@ -63,8 +63,9 @@ export function statements(t: TableName): Statements {
   const upsert = COLUMNS.filter(c => c !== 'id')
     .map(c => `${c} = EXCLUDED.${c}`)
     .join(', ');
-  const notExpired = (p: string): string => `(expires_at IS NULL OR expires_at > ${p})`;
-  const live = (p: string): string => `revoked_at IS NULL AND ${notExpired(p)} AND ${VALID_ROW}`;
+  // The guards the atomic steps need, and only those: records are validated once, in TypeScript
+  // (the core's parseRecord, on every row read back), never mirrored here.
+  const live = (p: string): string => `revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${p})`;
   // $1 = used id, $2 = now, $3.. = the successor's columns
   const nextValues = COLUMNS.map((_, i) => `$${i + 3}::${COLUMN_TYPES[i]}`).join(', ');
 
@@ -100,8 +101,8 @@ export function statements(t: TableName): Statements {
     touch: `UPDATE ${table} SET last_seen_at = GREATEST(last_seen_at, $2::int8),
         expires_at = CASE WHEN $3::boolean THEN $4::int8 ELSE expires_at END
       WHERE id = $1 AND ${live('$2::int8')}`,
-    // The win case in one statement: claim the used record, insert the successor only if claimed.
-    rotateWin: `WITH claimed AS (
+    // The compare-and-set in one statement: claim the used record, insert the successor only if claimed.
+    rotate: `WITH claimed AS (
         UPDATE ${table} SET rotated_at = $2::int8, replaced_by = $3::text, reuse_count = 0
         WHERE id = $1 AND rotated_at IS NULL AND ${live('$2::int8')}
         RETURNING id
@@ -111,15 +112,13 @@ export function statements(t: TableName): Statements {
         RETURNING id
       )
       SELECT (SELECT count(*) FROM claimed)::int AS claimed`,
-    // $1 id, $2 now, $3 maxReuse, $4 graceSeconds
-    rotateGrace: `UPDATE ${table} SET reuse_count = COALESCE(reuse_count, 0) + 1
-      WHERE id = $1 AND rotated_at IS NOT NULL AND replaced_by IS NOT NULL AND replaced_by <> ''
-        AND COALESCE(reuse_count, 0) < $3::numeric AND $2::int8 - rotated_at <= $4::numeric AND ${live('$2::int8')}
-      RETURNING replaced_by`,
-    revokeId: `UPDATE ${table} SET revoked_at = $2::int8 WHERE id = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
-    revokeSubject: `UPDATE ${table} SET revoked_at = $2::int8 WHERE subject = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
-    revokeFamily: `UPDATE ${table} SET revoked_at = $2::int8 WHERE family = $1 AND revoked_at IS NULL AND ${VALID_ROW}`,
-    revokeAll: `UPDATE ${table} SET revoked_at = $1::int8 WHERE revoked_at IS NULL AND ${VALID_ROW}`,
+    // $1 id, $2 limit. Concurrent calls serialise on the row lock and re-check the count.
+    countReuse: `UPDATE ${table} SET reuse_count = COALESCE(reuse_count, 0) + 1
+      WHERE id = $1 AND COALESCE(reuse_count, 0) < $2::int8`,
+    revokeId: `UPDATE ${table} SET revoked_at = $2::int8 WHERE id = $1 AND revoked_at IS NULL`,
+    revokeSubject: `UPDATE ${table} SET revoked_at = $2::int8 WHERE subject = $1 AND revoked_at IS NULL`,
+    revokeFamily: `UPDATE ${table} SET revoked_at = $2::int8 WHERE family = $1 AND revoked_at IS NULL`,
+    revokeAll: `UPDATE ${table} SET revoked_at = $1::int8 WHERE revoked_at IS NULL`,
     // $1 now, $2 batch size
     purgeBatch: `DELETE FROM ${table} WHERE id IN (
         SELECT id FROM ${table} WHERE revoked_at IS NOT NULL OR expires_at <= $1::int8

@@ -3,7 +3,7 @@
  * replaced by its own JSON text, so the Lua scripts can decode and re-encode records with
  * cjson without touching user data (cjson turns `[]` into `{}` and rounds numbers).
  */
-import { parseRecord, type TokenRecord } from '@tessera/core';
+import { parseRecord, type TokenRecord } from '@tessera/core/store';
 
 export function encodeRecord(record: TokenRecord): string {
   if (record.user === undefined) return JSON.stringify(record);

@@ -19,20 +19,17 @@ function script(body: string): Script {
 }
 
 /**
- * Helpers shared by all scripts. `load` is a port of `parseRecord` from @tessera/core: a record
- * that the JS side would treat as absent is treated as absent here too, so the decisions
- * (touch, rotate, revoke, purge) agree with `get`.
+ * Helpers shared by all scripts. Records are not validated here: that is written once, in
+ * TypeScript (the core's `parseRecord`, through codec.ts, on every value read back). A script
+ * reads only the fields its own guard needs; a field of an unexpected type fails the guard
+ * instead of being compared, so a drifted record never makes a script error out.
  */
 const PRELUDE = `
 local P = ARGV[1]
 local NULL = cjson.null
-local MAXINT = 9007199254740991
-local KINDS = { session = true, refresh = true, api = true }
 
 local function isnull(v) return v == nil or v == NULL end
-local function isint(v) return type(v) == 'number' and v >= 0 and v <= MAXINT and math.floor(v) == v end
-local function optint(v) return isnull(v) or isint(v) end
-local function optstr(v) return isnull(v) or type(v) == 'string' end
+local function isnum(v) return type(v) == 'number' end
 
 local function rkey(id) return P .. 'r:' .. id end
 local function skey(subject) return P .. 's:' .. subject end
@@ -45,37 +42,18 @@ local function servernow()
   return sec, sec * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function valid(r, id)
-  if type(r) ~= 'table' then return false end
-  if type(r.id) ~= 'string' or r.id ~= id or #r.id == 0 or #r.id > 256 then return false end
-  if type(r.kind) ~= 'string' or not KINDS[r.kind] then return false end
-  if type(r.subject) ~= 'string' or type(r.family) ~= 'string' then return false end
-  if not isint(r.createdAt) or not isint(r.lastSeenAt) then return false end
-  if not (r.expiresAt == NULL or isint(r.expiresAt)) then return false end
-  if not optint(r.revokedAt) or not optint(r.absoluteExpiresAt) or not optint(r.rotatedAt) or not optint(r.reuseCount) then return false end
-  if not optstr(r.replacedBy) or not optstr(r.tenant) or not optstr(r.ip) or not optstr(r.secretHash) or not optstr(r.label) then return false end
-  if not (isnull(r.binding) or r.binding == 'exact' or r.binding == 'subnet') then return false end
-  if r.user ~= nil then
-    if type(r.user) ~= 'string' then return false end
-    local ok, u = pcall(cjson.decode, r.user)
-    if not ok or type(u) ~= 'table' or type(u.id) ~= 'string' then return false end
-  elseif r.kind == 'session' then
-    return false
-  end
-  return true
-end
-
--- The record and its raw JSON, or nil when absent or unreadable.
+-- The stored value decoded (nil unless it is a JSON object or array), and the raw JSON (nil when absent).
 local function load(id)
   local raw = redis.call('GET', rkey(id))
-  if not raw then return nil end
+  if not raw then return nil, nil end
   local ok, r = pcall(cjson.decode, raw)
-  if not ok or not valid(r, id) then return nil end
+  if not ok or type(r) ~= 'table' then return nil, raw end
   return r, raw
 end
 
+-- Unrevoked and not expired at now: the guard of touch and rotate.
 local function islive(r, now)
-  return isnull(r.revokedAt) and (r.expiresAt == NULL or r.expiresAt > now)
+  return isnull(r.revokedAt) and (r.expiresAt == NULL or (isnum(r.expiresAt) and r.expiresAt > now))
 end
 
 -- Adds id to an index set whose expiry must outlast its longest-lived member (exp nil = never).
@@ -172,18 +150,24 @@ end
 return n
 `);
 
-/** ARGV: prefix, id, lastSeenAt, expiresAt ('keep' | 'null' | seconds). Returns 1 when updated. */
+/**
+ * ARGV: prefix, id, lastSeenAt, expiresAt ('keep' | 'null' | seconds). Returns 1 when updated.
+ * A revoked record, or one expired at lastSeenAt, is left as it is (never revived).
+ */
 export const TOUCH = script(`
 local id = ARGV[2]
-local r = load(id)
-if r == nil or not isnull(r.revokedAt) then return 0 end
 local seen = tonumber(ARGV[3])
-if not isnull(r.expiresAt) and r.expiresAt <= seen then return 0 end
+local r = load(id)
+if r == nil or not islive(r, seen) then return 0 end
+-- lastSeenAt only moves forward, so it must be a number to compare.
+if not isnum(r.lastSeenAt) then return 0 end
 if seen > r.lastSeenAt then r.lastSeenAt = seen end
 local mode = ARGV[4]
 if mode == 'keep' then
   rewrite(id, r)
 else
+  -- A new expiry re-indexes the record, which takes its subject and family.
+  if type(r.subject) ~= 'string' or type(r.family) ~= 'string' then return 0 end
   local exp = tonumber(mode)
   if exp == nil then r.expiresAt = NULL else r.expiresAt = exp end
   store(id, cjson.encode(r), r.subject, r.family, exp)
@@ -192,40 +176,45 @@ return 1
 `);
 
 /**
- * decideRotate from @tessera/core, then the writes it calls for.
- * ARGV: prefix, usedId, now, maxReuse ('' = no policy), graceSeconds, nextId, nextJson,
- * nextSubject, nextFamily, nextExpiresAt ('' = never).
- * Returns {'rotated'} | {'grace', successorId} | {'reused', usedJson} | {'revoked'} | {'missing'}.
+ * The compare-and-set: when the used record is live at now and not yet rotated, store the
+ * successor and mark the used record rotated. Otherwise write nothing and return the stored
+ * value, for the caller to read back.
+ * ARGV: prefix, usedId, now, nextId, nextJson, nextSubject, nextFamily, nextExpiresAt ('' = never).
+ * Returns {'rotated'} | {'conflict', usedJson} | {'conflict'} (absent).
  */
 export const ROTATE = script(`
 local usedId = ARGV[2]
 local now = tonumber(ARGV[3])
 local r, raw = load(usedId)
-if r == nil or (r.expiresAt ~= NULL and r.expiresAt <= now) then return { 'missing' } end
-if not isnull(r.revokedAt) then return { 'revoked' } end
-if isnull(r.rotatedAt) then
-  local nextId = ARGV[6]
-  store(nextId, ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10]))
-  r.rotatedAt = now
-  r.replacedBy = nextId
-  r.reuseCount = 0
-  rewrite(usedId, r)
-  return { 'rotated' }
-end
-local maxReuse = tonumber(ARGV[4])
-local count = 0
-if not isnull(r.reuseCount) then count = r.reuseCount end
-if maxReuse ~= nil and type(r.replacedBy) == 'string' and r.replacedBy ~= ''
-  and now - r.rotatedAt <= tonumber(ARGV[5]) and count < maxReuse then
-  r.reuseCount = count + 1
-  rewrite(usedId, r)
-  return { 'grace', r.replacedBy }
-end
-return { 'reused', raw }
+if raw == nil then return { 'conflict' } end
+if r == nil or not islive(r, now) or not isnull(r.rotatedAt) then return { 'conflict', raw } end
+local nextId = ARGV[4]
+store(nextId, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]))
+r.rotatedAt = now
+r.replacedBy = nextId
+r.reuseCount = 0
+rewrite(usedId, r)
+return { 'rotated' }
 `);
 
 /**
- * Marks live matching records revoked. ARGV: prefix, now, field, value, ids...
+ * Counted reuse: increments reuseCount (absent = 0) while it is below the limit.
+ * ARGV: prefix, id, limit. Returns 1 when counted, 0 otherwise.
+ */
+export const COUNT_REUSE = script(`
+local id = ARGV[2]
+local r = load(id)
+if r == nil then return 0 end
+local count = r.reuseCount
+if isnull(count) then count = 0 elseif not isnum(count) then return 0 end
+if count >= tonumber(ARGV[3]) then return 0 end
+r.reuseCount = count + 1
+rewrite(id, r)
+return 1
+`);
+
+/**
+ * Marks unrevoked matching records revoked. ARGV: prefix, now, field, value, ids...
  * field 'id': value is the id; 'subject': members of that index set; 'family': the root
  * record (id = family) and the members of the family set;
  * 'all': the ids given after value. Returns how many were newly revoked.
@@ -265,10 +254,11 @@ local n = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
   local r = load(id)
-  if r ~= nil and not islive(r, now) then
+  -- Only on evidence of death: a value without these fields (a newer version's, say) is left alone.
+  if r ~= nil and (not isnull(r.revokedAt) or (isnum(r.expiresAt) and r.expiresAt <= now)) then
     redis.call('DEL', rkey(id))
-    redis.call('SREM', skey(r.subject), id)
-    redis.call('SREM', fkey(r.family), id)
+    if type(r.subject) == 'string' then redis.call('SREM', skey(r.subject), id) end
+    if type(r.family) == 'string' then redis.call('SREM', fkey(r.family), id) end
     n = n + 1
   end
 end
