@@ -2,10 +2,13 @@
  * @tessera/config: options from `TESSERA_*` variables and stores from URLs, so one app runs on
  * any store by configuration alone (`TESSERA_STORE=redis://…`).
  */
-import { ConfigError, MemoryStore, optionsFromEnv, type TesseraOptions, type TokenStore } from '@tessera/core';
+import { ConfigError, MemoryStore, type TesseraOptions, type TokenStore } from '@tessera/core';
 import { FileStore } from '@tessera/store-file';
+import { optionsFromEnv } from './env.js';
 
-export { optionsFromEnv } from '@tessera/core';
+export { optionsFromEnv, parseTokenExpiration } from './env.js';
+export type { EnvConfig } from './env.js';
+export { ENV_EXTRAS } from './env-table.js';
 
 /** A store that needs an explicit schema/table creation step before use (PostgreSQL, DynamoDB). */
 export interface SetupableStore extends TokenStore {

@@ -1,7 +1,6 @@
 /**
- * Optional administration routes, framework-neutral. Mount them under a prefix of your choice
- * (adapters: `auth.adminRoutes({ isAdmin })`). Any signed-in user may manage their own sessions
- * and API tokens; acting on another user, or on everyone, needs `isAdmin(session)`.
+ * Optional administration routes, framework-neutral. Any signed-in user may manage their own
+ * sessions and API tokens; acting on another user, or on everyone, needs `isAdmin(session)`.
  *
  *   GET    /sessions                   own sessions
  *   GET    /users/:subject/sessions    a user's sessions (self or admin)
@@ -12,41 +11,35 @@
  *   POST   /api-tokens                 create one for yourself: { label?, ttl? } -> 201 { token, ... } (shown once)
  *   DELETE /api-tokens/:id             revoke one (own or admin)
  */
-import { ERRORS, TesseraError, type ErrorCode } from './errors.js';
-import type { Tessera } from './tessera.js';
-import type { AuthResult, HttpReply, HttpRequest, HttpResponse, JsonObject, Session } from './types.js';
+import type { Context } from './context.js';
+import { adminRevoke, listLive, recordInfo } from './flows/admin.js';
+import { createApiToken } from './flows/api-tokens.js';
+import { authenticate } from './flows/authenticate.js';
+import { readJsonBody } from './flows/body.js';
+import { refuse } from './outcome.js';
+import { reject } from './reject.js';
+import { errorReply, jsonReply } from './reply.js';
+import type { AuthResult, HttpReply, HttpRequest, JsonObject, Session } from './types.js';
 
 export interface AdminRouteOptions {
   /** Who may act on other users. Default: nobody (self-service only). */
   isAdmin?: (session: Session) => boolean | Promise<boolean>;
 }
 
-const HEADERS: [string, string][] = [
-  ['content-type', 'application/json; charset=utf-8'],
-  ['cache-control', 'no-store'],
-];
+export interface AdminRequest {
+  /** Path below the admin prefix, e.g. `/sessions`. */
+  path: string;
+  req: HttpRequest;
+  /** The middleware's result for this request, when it ran. */
+  prior?: AuthResult;
+  options?: AdminRouteOptions;
+}
+
 const ID = /^[A-Za-z0-9_-]{1,200}$/;
 
-function json(status: number, body: JsonObject): HttpReply {
-  return { status, headers: [...HEADERS], body };
-}
+type Action = 'listOwn' | 'listUser' | 'revokeSession' | 'revokeUser' | 'revokeAll' | 'listTokens' | 'createToken' | 'revokeToken';
 
-function error(code: ErrorCode): HttpReply {
-  return json(ERRORS[code].status, { error: { code, message: ERRORS[code].message } });
-}
-
-function param(raw: string): string | null {
-  try {
-    const v = decodeURIComponent(raw);
-    return v.length > 0 && v.length <= 256 ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-type Match = { action: string; arg?: string };
-
-function match(method: string, rel: string): Match | null {
+function match(method: string, rel: string): { action: Action; arg?: string } | null {
   const path = rel.length > 1 && rel.endsWith('/') ? rel.slice(0, -1) : rel;
   const parts = path.split('/').slice(1);
   const [a, b, c] = parts;
@@ -61,88 +54,78 @@ function match(method: string, rel: string): Match | null {
   return null;
 }
 
-/** Whether a method + path (relative to the admin prefix) is an admin route. */
-export function isAdminRoute(method: string, rel: string): boolean {
-  return match(method, rel) !== null;
+function param(raw: string): string | null {
+  try {
+    const v = decodeURIComponent(raw);
+    return v.length > 0 && v.length <= 256 ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Handles an admin route; null when the path is not one. */
-export async function adminRoute(
-  t: Tessera,
-  method: string,
-  rel: string,
-  req: HttpRequest,
-  res: HttpResponse,
-  prior: AuthResult | undefined,
-  options: AdminRouteOptions = {},
-): Promise<HttpReply | null> {
-  const m = match(method, rel);
+export async function adminRoute(ctx: Context, { path, req, prior, options = {} }: AdminRequest): Promise<HttpReply | null> {
+  const m = match(req.method, path);
   if (!m) return null;
-  const auth = prior ?? (await t.authenticate(req, res));
-  if (!auth.ok) return auth.reply;
-  const me = auth.session;
-  const arg = m.arg === undefined ? undefined : param(m.arg);
-  if (m.arg !== undefined && arg === null) return error('BAD_REQUEST');
-  const admin = async () => (options.isAdmin ? Boolean(await options.isAdmin(me)) : false);
   try {
+    const auth = prior ?? (await authenticate(ctx, req));
+    if (!auth.ok) return auth.reply;
+    const me = auth.session;
+    const arg = m.arg === undefined ? undefined : param(m.arg);
+    if (m.arg !== undefined && arg === null) return errorReply('BAD_REQUEST');
+    const isAdmin = async () => (options.isAdmin ? Boolean(await options.isAdmin(me)) : false);
+    const mayActOn = async (subject: string) => subject === me.subject || (await isAdmin());
     switch (m.action) {
       case 'listOwn': {
-        const { sessions, cursor } = await t.listSessions(me.subject);
-        return json(200, { sessions: sessions as unknown as JsonObject[], cursor, current: me.id });
+        const { items, cursor } = await listLive(ctx, me.subject, 'session');
+        return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor, current: me.id });
       }
       case 'listUser': {
-        if (arg !== me.subject && !(await admin())) return error('FORBIDDEN');
-        const { sessions, cursor } = await t.listSessions(arg!);
-        return json(200, { sessions: sessions as unknown as JsonObject[], cursor });
+        if (!(await mayActOn(arg!))) return errorReply('FORBIDDEN');
+        const { items, cursor } = await listLive(ctx, arg!, 'session');
+        return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor });
       }
       case 'revokeSession':
       case 'revokeToken': {
-        if (!ID.test(arg!)) return error('BAD_REQUEST');
-        const info = await t.getRecordInfo(arg!);
+        if (!ID.test(arg!)) return errorReply('BAD_REQUEST');
         const kind = m.action === 'revokeSession' ? 'session' : 'api';
-        if (!info || info.kind !== kind) return (await admin()) ? json(200, { revoked: 0 }) : error('FORBIDDEN');
-        if (info.subject !== me.subject && !(await admin())) return error('FORBIDDEN');
-        const revoked = kind === 'session' ? await t.revokeSession(arg!) : await t.revokeApiToken(arg!);
-        return json(200, { revoked });
+        const info = await recordInfo(ctx, arg!);
+        if (!info || info.kind !== kind) return (await isAdmin()) ? jsonReply(200, { revoked: 0 }) : errorReply('FORBIDDEN');
+        if (!(await mayActOn(info.subject))) return errorReply('FORBIDDEN');
+        return jsonReply(200, { revoked: await adminRevoke(ctx, kind === 'session' ? { family: arg! } : { id: arg! }) });
       }
       case 'revokeUser': {
-        if (arg !== me.subject && !(await admin())) return error('FORBIDDEN');
-        return json(200, { revoked: await t.revokeUser(arg!) });
+        if (!(await mayActOn(arg!))) return errorReply('FORBIDDEN');
+        return jsonReply(200, { revoked: await adminRevoke(ctx, { subject: arg! }) });
       }
       case 'revokeAll': {
-        if (!(await admin())) return error('FORBIDDEN');
-        return json(200, { revoked: await t.revokeAll() });
+        if (!(await isAdmin())) return errorReply('FORBIDDEN');
+        return jsonReply(200, { revoked: await adminRevoke(ctx, { all: true }) });
       }
       case 'listTokens': {
-        const { tokens, cursor } = await t.listApiTokens(me.subject);
-        return json(200, { tokens: tokens as unknown as JsonObject[], cursor });
+        const { items, cursor } = await listLive(ctx, me.subject, 'api');
+        return jsonReply(200, { tokens: items as unknown as JsonObject[], cursor });
       }
-      case 'createToken': {
-        if (me.kind !== 'session') return error('FORBIDDEN');
-        let body: unknown;
-        try {
-          body = await req.body();
-          if (typeof body === 'string') body = body.trim() ? JSON.parse(body) : {};
-        } catch {
-          return error('BAD_REQUEST');
-        }
-        const b = (body ?? {}) as { label?: unknown; ttl?: unknown };
-        if (typeof b !== 'object' || Array.isArray(b)) return error('BAD_REQUEST');
-        if (b.label !== undefined && (typeof b.label !== 'string' || b.label.length > 200)) return error('BAD_REQUEST');
-        if (b.ttl !== undefined && b.ttl !== null && typeof b.ttl !== 'number' && typeof b.ttl !== 'string') return error('BAD_REQUEST');
-        let created;
-        try {
-          created = await t.createApiToken({ user: me.user, label: b.label as string | undefined, ttl: (b.ttl as number | string | null | undefined) ?? null, tenant: me.tenant });
-        } catch (err) {
-          if (err instanceof TypeError) return error('BAD_REQUEST');
-          throw err;
-        }
-        return json(201, { token: created.token, ...(created.info as unknown as JsonObject) });
-      }
+      case 'createToken':
+        return await createTokenRoute(ctx, req, me);
     }
   } catch (err) {
-    if (err instanceof TesseraError) return error(err.code);
+    return refuse(ctx, req, err).reply;
+  }
+}
+
+async function createTokenRoute(ctx: Context, req: HttpRequest, me: Session): Promise<HttpReply> {
+  if (me.kind !== 'session') return errorReply('FORBIDDEN');
+  const b = ((await readJsonBody(req)) ?? {}) as { label?: unknown; ttl?: unknown };
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw reject('BAD_REQUEST', 'body-shape', 'none');
+  if (b.label !== undefined && (typeof b.label !== 'string' || b.label.length > 200)) throw reject('BAD_REQUEST', 'label', 'none');
+  if (b.ttl !== undefined && b.ttl !== null && typeof b.ttl !== 'number' && typeof b.ttl !== 'string') throw reject('BAD_REQUEST', 'ttl', 'none');
+  let created;
+  try {
+    created = await createApiToken(ctx, { user: me.user, label: b.label as string | undefined, ttl: (b.ttl as number | string | null | undefined) ?? null, tenant: me.tenant });
+  } catch (err) {
+    if (err instanceof TypeError) throw reject('BAD_REQUEST', 'ttl', 'none');
     throw err;
   }
-  return null;
+  return jsonReply(201, { token: created.token, ...(created.info as unknown as JsonObject) });
 }

@@ -1,7 +1,17 @@
-/** The keyring: first key signs, every key verifies; each key carries a `kid` derived from it. */
+/**
+ * Signing keys: the keyring (first key signs, every key verifies, each named by a `kid` derived
+ * from it) and its bootstrap, from the options or, when no secret is configured, generated once
+ * and kept in the store so a cluster sharing the store agrees on it.
+ */
 import { createHash, randomBytes } from 'node:crypto';
-import { ConfigError } from './errors.js';
+import { ConfigError, StoreError } from './errors.js';
+import { redact } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import { deadline } from './lib/deadline.js';
+import { reject } from './reject.js';
 import type { TokenStore } from './store.js';
+import { TokenCodec } from './token.js';
+import type { Emit } from './context.js';
 
 export interface Key {
   kid: string;
@@ -30,17 +40,73 @@ export function generateSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/**
- * Loads the instance secret from the store, generating and storing one on first start. Every
- * process sharing the store ends up with the same secret (the store's `initSecret` is atomic).
- */
-export async function secretFromStore(store: TokenStore): Promise<string> {
-  if (typeof store.initSecret !== 'function') {
-    throw new ConfigError('secret', 'no secret configured and this store cannot keep one; set `secret` (at least 32 bytes)');
+export class Keys {
+  /** Set once the keys are known; the hot path reads it without awaiting. */
+  codec: TokenCodec | undefined;
+  private loading: Promise<TokenCodec> | undefined;
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    private readonly store: TokenStore,
+    private readonly emit: Emit,
+  ) {
+    if (o.secrets) this.codec = this.makeCodec(o.secrets);
+    else if (typeof store.initSecret !== 'function') {
+      throw new ConfigError('secret', 'no secret configured and this store cannot keep one; set `secret` (at least 32 bytes)');
+    }
   }
-  const secret = await store.initSecret(generateSecret());
-  if (typeof secret !== 'string' || Buffer.byteLength(secret) < 32) {
-    throw new ConfigError('secret', 'the secret kept in the store is unusable (shorter than 32 bytes)');
+
+  private makeCodec(secrets: string[]): TokenCodec {
+    const o = this.o;
+    return new TokenCodec(buildKeyRing(secrets), {
+      algorithm: o.algorithm,
+      issuer: o.issuer,
+      audience: o.audience,
+      clockTolerance: o.clockTolerance,
+      maxTokenBytes: o.maxTokenBytes,
+      cacheSize: o.verifiedCacheSize,
+    });
   }
-  return secret;
+
+  /** Loads the keys; rejects with a clear start-up error (ConfigError or StoreError) when they can't be had. */
+  load(): Promise<TokenCodec> {
+    if (this.codec) return Promise.resolve(this.codec);
+    this.loading ??= this.fromStore().then(
+      codec => (this.codec = codec),
+      err => {
+        this.loading = undefined; // the next request tries again
+        throw err;
+      },
+    );
+    return this.loading;
+  }
+
+  /** The keys for a request: any failure to load them is a 503 STORE_UNAVAILABLE refusal, never a 500. */
+  async forRequest(): Promise<TokenCodec> {
+    if (this.codec) return this.codec;
+    try {
+      return await this.load();
+    } catch (err) {
+      const message = redact(err instanceof Error ? err.message : String(err));
+      this.emit(() => ({ type: 'store-error', at: this.o.clock(), operation: 'initSecret', message }));
+      throw reject('STORE_UNAVAILABLE', 'secret-unavailable', 'none');
+    }
+  }
+
+  private async fromStore(): Promise<TokenCodec> {
+    let secret: unknown;
+    try {
+      secret = await deadline(this.store.initSecret!(generateSecret()), this.o.storeTimeout * 1000, 'initSecret');
+    } catch (err) {
+      throw new StoreError(`could not load the generated secret from the store: ${redact(err instanceof Error ? err.message : String(err))}`);
+    }
+    // Never echo what the store returned: it may be a secret, or garbage that looks like one.
+    if (typeof secret !== 'string' || Buffer.byteLength(secret, 'utf8') < 32) {
+      throw new ConfigError(
+        'secret',
+        'the generated secret kept in the store is unusable (not a string of at least 32 bytes); remove it from the store or set `secret`',
+      );
+    }
+    return this.makeCodec([secret]);
+  }
 }

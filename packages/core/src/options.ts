@@ -1,18 +1,26 @@
-/** Options: types, defaults, and the one-time validation that turns them into `ResolvedOptions`. */
+/** Options: the public types and `resolveOptions`, which checks them once (per field from option-table.ts, then across fields). */
 import { ConfigError } from './errors.js';
-import { COOKIE_ATTR_RE, COOKIE_NAME_RE, type SameSite } from './lib/cookies.js';
-import { parseDuration } from './lib/duration.js';
+import type { SameSite } from './lib/cookies.js';
+import { checkOption } from './lib/option-check.js';
+import { OPTION_TABLE, OPTIONS_BY_PATH, childrenOf, type Algorithm, type OptionPath, type OptionValue } from './option-table.js';
 import type { TesseraEvent } from './events.js';
 import type { Binding, TokenStore } from './store.js';
 import type { HttpRequest, User } from './types.js';
 
-/** Seconds as a number, or a string such as `30s`, `15m`, `12h`, `7d`. */
+// `@tessera/core/options`, for tooling (@tessera/config, the README tables, tests): the declaration and its helpers.
+export { ALGORITHMS, DEFAULT_TTL, OPTION_TABLE, OPTIONS_BY_PATH, childrenOf } from './option-table.js';
+export type { Algorithm, OptionPath, OptionValue } from './option-table.js';
+export { envName, type KindValue, type OptionEntry, type OptionSpec, type OptionType, type Unit } from './lib/option-types.js';
+export { checkOption, describe } from './lib/option-check.js';
+export { cell, renderOptionsTable } from './lib/option-render.js';
+export { ConfigError } from './errors.js';
+export { parseDuration, type DurationOptions } from './lib/duration.js';
+
+/** Seconds as a number, or a string such as `30s`, `15m`, `12h`, `7d`, `2w` (`storeTimeout` also takes `500ms`). */
 export type Duration = number | string;
-export type Algorithm = 'HS256' | 'HS384' | 'HS512';
-export const ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512'];
 
 export interface CookieOptions {
-  /** Default: `tessera-<host>-<port>` from the request's Host, so two servers on one host don't collide. */
+  /** Default `tessera`. Two apps on one host share cookies (cookies ignore ports): give each its own name. Production: a `__Host-` name. */
   name?: string;
   /** Default true. */
   httpOnly?: boolean;
@@ -29,12 +37,15 @@ export interface CookieOptions {
 }
 
 export interface RefreshCookieOptions {
-  /** Default: the access cookie name + `-refresh`. */
+  /** Default: the access cookie name + `-refresh` (`tessera-refresh`; `__Host-x` becomes `__Secure-x-refresh` off path `/`). */
   name?: string;
   /** Default: the routes prefix (`/auth`), so the refresh token only travels to the auth routes. Set `/` for transparent refresh. */
   path?: string;
+  /** Default: `cookie.domain`. */
   domain?: string;
+  /** Default: `cookie.sameSite`. */
   sameSite?: CookieOptions['sameSite'];
+  /** Default: `cookie.persistence`. */
   persistence?: CookieOptions['persistence'];
 }
 
@@ -76,8 +87,8 @@ export interface TesseraOptions {
   clockTolerance?: Duration;
   /** Default: the file store in `./.tessera` (framework packages) or a memory store (core alone). */
   store?: TokenStore;
-  /** Milliseconds a store call may take before the request fails with 503. Default 2000. */
-  storeTimeout?: number;
+  /** How long a store call may take before the request fails with 503. Seconds, or `'500ms'`. Default 2 s. */
+  storeTimeout?: Duration;
   verifyCredentials?: (input: LoginInput, req: HttpRequest) => User | null | Promise<User | null>;
   /** Tenant of a request; bound into every token and record and checked on every request. */
   tenant?: (req: HttpRequest) => string | null | undefined;
@@ -95,8 +106,22 @@ export interface TesseraOptions {
   clock?: () => number;
 }
 
+// The table and the public interfaces declare the same keys (a compile error here names the mismatch).
+type TopKey<P> = P extends `${infer H}.${string}` ? H : P;
+type ChildKey<P, G extends string> = P extends `${G}.${infer K}` ? K : never;
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : { missing: Exclude<B, A>; extra: Exclude<A, B> }) : { missing: Exclude<B, A>; extra: Exclude<A, B> };
+type Assert<T extends true> = T;
+export type OptionKeysMatchTable = [
+  Assert<SameKeys<keyof TesseraOptions, TopKey<OptionPath>>>,
+  Assert<SameKeys<keyof CookieOptions, ChildKey<OptionPath, 'cookie'>>>,
+  Assert<SameKeys<keyof RefreshCookieOptions, ChildKey<OptionPath, 'refreshCookie'>>>,
+  Assert<SameKeys<keyof Exclude<TesseraOptions['refreshReuse'], false | undefined>, ChildKey<OptionPath, 'refreshReuse'>>>,
+  Assert<SameKeys<keyof Exclude<TesseraOptions['csrf'], false | undefined>, ChildKey<OptionPath, 'csrf'>>>,
+  Assert<SameKeys<keyof NonNullable<TesseraOptions['routes']>, ChildKey<OptionPath, 'routes'>>>,
+];
+
 export interface ResolvedCookie {
-  name: string | undefined;
+  name: string;
   httpOnly: boolean;
   secure: boolean | 'auto';
   sameSite: SameSite;
@@ -124,6 +149,7 @@ export interface ResolvedOptions {
   refreshCookie: ResolvedCookie;
   tokenInLoginBody: boolean;
   clockTolerance: number;
+  /** Seconds (may be fractional: `'500ms'` is 0.5). */
   storeTimeout: number;
   verifyCredentials: TesseraOptions['verifyCredentials'];
   tenant: TesseraOptions['tenant'];
@@ -136,203 +162,126 @@ export interface ResolvedOptions {
   clock: () => number;
 }
 
-export const DEFAULT_TTL = 604800;
-
-const KNOWN = new Set([
-  'secret', 'algorithm', 'issuer', 'audience', 'ttl', 'refreshable', 'refreshBefore', 'mode', 'accessTtl',
-  'refreshTtl', 'refreshReuse', 'idleTimeout', 'absoluteTimeout', 'bindClientIp', 'cookie', 'refreshCookie',
-  'tokenInLoginBody', 'clockTolerance', 'store', 'storeTimeout', 'verifyCredentials', 'tenant', 'onEvent',
-  'routes', 'csrf', 'touchInterval', 'maxTokenBytes', 'verifiedCacheSize', 'clock',
-]);
-
-function duration(path: string, v: unknown, def: number, min = 0): number {
-  if (v === undefined) return def;
-  const n = parseDuration(v);
-  if (n === null) throw new ConfigError(path, `expected seconds or a duration like "30s", "15m", "7d"; got ${describe(v)}`);
-  if (n < min) throw new ConfigError(path, `must be at least ${min} seconds`);
-  return n;
+/** Unknown keys, at the top level and inside each group object given. */
+function checkKeys(given: Record<string, unknown>, group: string): void {
+  const children = childrenOf(group);
+  const known = new Set(children.map(e => (group ? e.path.slice(group.length + 1) : e.path)));
+  for (const k of Object.keys(given)) if (!known.has(k)) throw new ConfigError(group ? `${group}.${k}` : k, 'unknown option');
+  for (const e of children) {
+    const v = given[e.path.slice(group ? group.length + 1 : 0)];
+    if (e.type.kind === 'group' && typeof v === 'object' && v !== null && !Array.isArray(v)) checkKeys(v as Record<string, unknown>, e.path);
+  }
 }
 
-function optionalDuration(path: string, v: unknown): number {
-  if (v === undefined || v === false || v === 0) return 0;
-  return duration(path, v, 0, 1);
-}
-
-function bool(path: string, v: unknown, def: boolean): boolean {
-  if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new ConfigError(path, `expected true or false; got ${describe(v)}`);
-  return v;
-}
-
-function int(path: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new ConfigError(path, `expected an integer from ${min} to ${max}; got ${describe(v)}`);
+/** The value given at `path`; undefined when it, or a group above it, is absent or not an object. */
+function givenAt(options: Record<string, unknown>, path: string): unknown {
+  let v: unknown = options;
+  for (const p of path.split('.')) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[p];
   }
   return v;
 }
 
-function str(path: string, v: unknown, def: string): string {
-  if (v === undefined) return def;
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(path, `expected a non-empty string; got ${describe(v)}`);
-  return v;
+type Get = <P extends OptionPath>(path: P) => OptionValue<P>;
+
+/**
+ * The per-field pass: every option of the table checked (given value) or defaulted (fixed
+ * default, through the same check, or one derived from other options), in table order.
+ */
+function resolveFields(options: Record<string, unknown>): Get {
+  const done = new Map<string, unknown>();
+  const busy = new Set<string>();
+  const get = (path: string): unknown => {
+    if (done.has(path)) return done.get(path);
+    const e = OPTIONS_BY_PATH.get(path);
+    if (e === undefined) throw new Error(`option table: no option ${path}`);
+    if (busy.has(path)) throw new Error(`option table: derived defaults form a cycle at ${path}`);
+    busy.add(path);
+    const given = givenAt(options, path);
+    let value: unknown;
+    if (given !== undefined) value = checkOption(e, given);
+    else if (e.type.kind === 'group') value = true;
+    else if ('default' in e) value = checkOption(e, e.default);
+    else if (e.derive) value = e.derive(get);
+    busy.delete(path);
+    done.set(path, value);
+    return value;
+  };
+  for (const e of OPTION_TABLE) get(e.path);
+  return get as Get;
 }
 
-function oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[], def: T, lower = false): T {
-  if (v === undefined) return def;
-  const s = typeof v === 'string' && lower ? v.toLowerCase() : v;
-  if (!allowed.includes(s as T)) throw new ConfigError(path, `expected one of ${allowed.join(', ')}; got ${describe(v)}`);
-  return s as T;
-}
-
-function fn<T>(path: string, v: unknown): T | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'function') throw new ConfigError(path, `expected a function; got ${describe(v)}`);
-  return v as T;
-}
-
-/** Describes a bad value without echoing it when it could be a secret. */
-function describe(v: unknown): string {
-  if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : String(v);
-}
-
-function secrets(v: unknown): string[] | undefined {
-  if (v === undefined) return undefined;
-  const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || list.length === 0) throw new ConfigError('secret', 'expected a string or a non-empty list of strings');
-  list.forEach((s, i) => {
-    const where = Array.isArray(v) ? `secret[${i}]` : 'secret';
-    if (typeof s !== 'string') throw new ConfigError(where, 'expected a string');
-    const bytes = Buffer.byteLength(s, 'utf8');
-    // Never echo the secret: only its length.
-    if (bytes < 32) throw new ConfigError(where, `too short (${bytes} bytes); use at least 32 bytes, e.g. \`tessera secret\` or 32 random bytes in base64`);
-  });
-  return [...list] as string[];
-}
-
-function cookieOpts(path: string, v: unknown, base: ResolvedCookie | undefined, defaults: Partial<ResolvedCookie>): ResolvedCookie {
-  if (v !== undefined && (typeof v !== 'object' || v === null)) throw new ConfigError(path, 'expected an object');
-  const o = (v ?? {}) as Record<string, unknown>;
-  const allowed = path === 'cookie'
-    ? ['name', 'httpOnly', 'secure', 'sameSite', 'path', 'domain', 'persistence']
-    : ['name', 'path', 'domain', 'sameSite', 'persistence'];
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ConfigError(`${path}.${k}`, 'unknown option');
-  const name = o.name === undefined ? undefined : str(`${path}.name`, o.name, '');
-  if (name !== undefined && !COOKIE_NAME_RE.test(name)) throw new ConfigError(`${path}.name`, 'not a valid cookie name');
-  const secure = o.secure === undefined ? (base?.secure ?? 'auto') : o.secure;
-  if (secure !== 'auto' && typeof secure !== 'boolean') throw new ConfigError(`${path}.secure`, `expected true, false or "auto"; got ${describe(secure)}`);
-  const sameSite = oneOf(`${path}.sameSite`, o.sameSite, ['lax', 'strict', 'none'] as const, base?.sameSite ?? 'lax', true);
-  const cpath = str(`${path}.path`, o.path, defaults.path ?? '/');
-  if (!cpath.startsWith('/') || !COOKIE_ATTR_RE.test(cpath)) throw new ConfigError(`${path}.path`, 'must start with "/" and hold no spaces, controls or ";"');
-  const domain = o.domain === undefined ? base?.domain : str(`${path}.domain`, o.domain, '');
-  if (domain !== undefined && !COOKIE_ATTR_RE.test(domain)) throw new ConfigError(`${path}.domain`, 'holds characters a cookie domain cannot');
-  const persistence = oneOf(`${path}.persistence`, o.persistence, ['persistent', 'session'] as const, base?.persistence ?? 'persistent');
-  const httpOnly = path === 'cookie' ? bool(`${path}.httpOnly`, o.httpOnly, true) : true;
-  if (sameSite === 'none' && secure !== true) throw new ConfigError(`${path}.sameSite`, '"none" requires secure: true (browsers drop SameSite=None cookies without Secure)');
-  if (name?.startsWith('__Host-') && (secure !== true || cpath !== '/' || domain !== undefined)) {
+function cookieRules(path: 'cookie' | 'refreshCookie', c: ResolvedCookie): void {
+  if (c.sameSite === 'none' && c.secure !== true) {
+    throw new ConfigError(`${path}.sameSite`, '"none" requires secure: true (browsers drop SameSite=None cookies without Secure)');
+  }
+  if (c.name.startsWith('__Host-') && (c.secure !== true || c.path !== '/' || c.domain !== undefined)) {
     throw new ConfigError(`${path}.name`, '__Host- cookies need secure: true, path "/" and no domain');
   }
-  if (name?.startsWith('__Secure-') && secure !== true) throw new ConfigError(`${path}.name`, '__Secure- cookies need secure: true');
-  return { name, httpOnly, secure: secure as boolean | 'auto', sameSite, path: cpath, domain, persistence };
+  if (c.name.startsWith('__Secure-') && c.secure !== true) throw new ConfigError(`${path}.name`, '__Secure- cookies need secure: true');
 }
 
 export function resolveOptions(options: TesseraOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('options', 'expected an object');
-  for (const k of Object.keys(options)) if (!KNOWN.has(k)) throw new ConfigError(k, 'unknown option');
-  const mode = oneOf('mode', options.mode, ['sliding', 'pair'] as const, 'sliding');
-  const ttl = duration('ttl', options.ttl, DEFAULT_TTL, 1);
-  const accessTtl = duration('accessTtl', options.accessTtl, 300, 1);
-  const refreshTtl = duration('refreshTtl', options.refreshTtl, ttl, 1);
-  if (mode === 'pair' && refreshTtl < accessTtl) throw new ConfigError('refreshTtl', 'must not be shorter than accessTtl');
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ConfigError('options', 'expected an object');
+  const given = options as Record<string, unknown>;
+  checkKeys(given, '');
+  const v = resolveFields(given);
 
-  let refreshBefore: ResolvedOptions['refreshBefore'];
-  const rb = options.refreshBefore;
-  if (rb === undefined) refreshBefore = { share: 0.2 };
-  else if (typeof rb === 'string' && /^\s*\d{1,3}(\.\d+)?\s*%\s*$/.test(rb)) {
-    const share = parseFloat(rb) / 100;
-    if (share <= 0 || share >= 1) throw new ConfigError('refreshBefore', 'a percentage must be between 0% and 100% exclusive');
-    refreshBefore = { share };
-  } else refreshBefore = { seconds: duration('refreshBefore', rb, 0, 0) };
+  // Cross-field rules.
+  const mode = v('mode');
+  if (mode === 'pair' && v('refreshTtl') < v('accessTtl')) throw new ConfigError('refreshTtl', 'must not be shorter than accessTtl');
 
-  let refreshReuse: ResolvedOptions['refreshReuse'];
-  if (options.refreshReuse === false) refreshReuse = undefined;
-  else {
-    const r = options.refreshReuse ?? {};
-    if (typeof r !== 'object' || r === null) throw new ConfigError('refreshReuse', 'expected { maxReuse, graceSeconds } or false');
-    refreshReuse = {
-      maxReuse: int('refreshReuse.maxReuse', r.maxReuse, 10, 0, 1000),
-      graceSeconds: int('refreshReuse.graceSeconds', r.graceSeconds, 10, 0, 3600),
-    };
-  }
-
-  const prefixRaw = str('routes.prefix', options.routes?.prefix, '/auth');
-  if (!/^\/[\x21-\x7e]*$/.test(prefixRaw) || prefixRaw.includes(';')) throw new ConfigError('routes.prefix', 'must start with "/"');
-  const prefix = prefixRaw.length > 1 ? prefixRaw.replace(/\/+$/, '') : prefixRaw;
-
-  const cookie = cookieOpts('cookie', options.cookie, undefined, {});
-  const refreshCookie = cookieOpts('refreshCookie', options.refreshCookie, cookie, { path: prefix === '/' ? '/' : prefix });
-  if (refreshCookie.name === undefined && cookie.name !== undefined) {
-    refreshCookie.name = cookie.name.replace(/^__Host-/, refreshCookie.path === '/' ? '__Host-' : '__Secure-') + '-refresh';
-  }
-  if (refreshCookie.name !== undefined && refreshCookie.name === cookie.name) throw new ConfigError('refreshCookie.name', 'must differ from cookie.name');
-
-  const idleTimeout = optionalDuration('idleTimeout', options.idleTimeout);
-  const absoluteTimeout = optionalDuration('absoluteTimeout', options.absoluteTimeout);
-  const touchDefault = idleTimeout > 0 ? Math.max(1, Math.min(60, Math.floor(idleTimeout / 10))) : 60;
-
-  let csrf: ResolvedOptions['csrf'];
-  if (options.csrf === false) csrf = false;
-  else {
-    const origins = options.csrf?.trustedOrigins ?? [];
-    if (!Array.isArray(origins) || origins.some(o => typeof o !== 'string' || !/^https?:\/\/[^/]+$/.test(o))) {
-      throw new ConfigError('csrf.trustedOrigins', 'expected a list of origins like "https://app.example.com"');
-    }
-    csrf = { trustedOrigins: new Set(origins.map(o => o.toLowerCase())) };
-  }
-
-  const bindClientIp = options.bindClientIp === undefined || options.bindClientIp === false
-    ? false
-    : oneOf('bindClientIp', options.bindClientIp, ['exact', 'subnet'] as const, 'exact');
-
-  const clock = fn<() => number>('clock', options.clock) ?? (() => Math.floor(Date.now() / 1000));
-  if (options.store !== undefined) {
-    const s = options.store as unknown as Record<string, unknown>;
-    for (const m of ['get', 'put', 'touch', 'rotate', 'revoke', 'list', 'purgeExpired', 'close']) {
-      if (typeof s?.[m] !== 'function') throw new ConfigError('store', `not a TokenStore: missing ${m}()`);
-    }
-  }
+  const cookie: ResolvedCookie = {
+    name: v('cookie.name'),
+    httpOnly: v('cookie.httpOnly'),
+    secure: v('cookie.secure'),
+    sameSite: v('cookie.sameSite'),
+    path: v('cookie.path'),
+    domain: v('cookie.domain'),
+    persistence: v('cookie.persistence'),
+  };
+  const refreshCookie: ResolvedCookie = {
+    name: v('refreshCookie.name'),
+    httpOnly: true,
+    secure: cookie.secure,
+    sameSite: v('refreshCookie.sameSite'),
+    path: v('refreshCookie.path'),
+    domain: v('refreshCookie.domain'),
+    persistence: v('refreshCookie.persistence'),
+  };
+  cookieRules('cookie', cookie);
+  cookieRules('refreshCookie', refreshCookie);
+  if (refreshCookie.name === cookie.name) throw new ConfigError('refreshCookie.name', 'must differ from cookie.name');
 
   return {
-    secrets: secrets(options.secret),
-    algorithm: oneOf('algorithm', options.algorithm, ALGORITHMS, 'HS256'),
-    issuer: str('issuer', options.issuer, 'tessera'),
-    audience: str('audience', options.audience, 'tessera'),
-    ttl,
-    refreshable: bool('refreshable', options.refreshable, true),
-    refreshBefore,
+    secrets: v('secret'),
+    algorithm: v('algorithm'),
+    issuer: v('issuer'),
+    audience: v('audience'),
+    ttl: v('ttl'),
+    refreshable: v('refreshable'),
+    refreshBefore: v('refreshBefore'),
     mode,
-    accessTtl,
-    refreshTtl,
-    refreshReuse,
-    idleTimeout,
-    absoluteTimeout,
-    bindClientIp,
+    accessTtl: v('accessTtl'),
+    refreshTtl: v('refreshTtl'),
+    refreshReuse: v('refreshReuse') ? { maxReuse: v('refreshReuse.maxReuse'), graceSeconds: v('refreshReuse.graceSeconds') } : undefined,
+    idleTimeout: v('idleTimeout'),
+    absoluteTimeout: v('absoluteTimeout'),
+    bindClientIp: v('bindClientIp'),
     cookie,
     refreshCookie,
-    tokenInLoginBody: bool('tokenInLoginBody', options.tokenInLoginBody, false),
-    clockTolerance: duration('clockTolerance', options.clockTolerance, 5, 0),
-    storeTimeout: int('storeTimeout', options.storeTimeout, 2000, 1, 600_000),
-    verifyCredentials: fn('verifyCredentials', options.verifyCredentials),
-    tenant: fn('tenant', options.tenant),
-    onEvent: fn('onEvent', options.onEvent),
-    prefix,
-    csrf,
-    touchInterval: duration('touchInterval', options.touchInterval, touchDefault, 0),
-    maxTokenBytes: int('maxTokenBytes', options.maxTokenBytes, 4096, 256, 65536),
-    verifiedCacheSize: int('verifiedCacheSize', options.verifiedCacheSize, 10_000, 0, 10_000_000),
-    clock,
+    tokenInLoginBody: v('tokenInLoginBody'),
+    clockTolerance: v('clockTolerance'),
+    storeTimeout: v('storeTimeout'),
+    verifyCredentials: v('verifyCredentials') as TesseraOptions['verifyCredentials'],
+    tenant: v('tenant') as TesseraOptions['tenant'],
+    onEvent: v('onEvent') as TesseraOptions['onEvent'],
+    prefix: v('routes.prefix'),
+    csrf: v('csrf') ? { trustedOrigins: new Set(v('csrf.trustedOrigins')) } : false,
+    touchInterval: v('touchInterval'),
+    maxTokenBytes: v('maxTokenBytes'),
+    verifiedCacheSize: v('verifiedCacheSize'),
+    clock: v('clock') as () => number,
   };
 }

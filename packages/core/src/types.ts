@@ -1,4 +1,4 @@
-/** The seam between the framework-neutral core and the framework adapters. */
+/** The values the core and the adapters exchange: requests in, sessions and replies out. */
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -15,10 +15,6 @@ export interface HttpRequest {
   readonly secure: boolean;
   /** The request body: an already-parsed value, a raw string, or undefined when none. */
   body(): Promise<unknown>;
-}
-
-export interface HttpResponse {
-  appendHeader(name: string, value: string): void;
 }
 
 export interface HttpReply {
@@ -50,8 +46,13 @@ export interface Session {
   readonly sessionExpiresAt: number | null;
 }
 
+/**
+ * The outcome of authenticating a request. On success, `cookies` holds the Set-Cookie values to
+ * send (a reissued or rotated token; empty when nothing changed). On failure, `reply` is the
+ * contract reply, cookies to clear included.
+ */
 export type AuthResult =
-  | { ok: true; session: Session; refreshed: boolean }
+  | { ok: true; session: Session; refreshed: boolean; cookies: readonly string[] }
   | { ok: false; error: import('./errors.js').TesseraError; reply: HttpReply };
 
 export type RouteName = 'login' | 'refresh' | 'logout' | 'session';

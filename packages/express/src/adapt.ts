@@ -1,5 +1,5 @@
-/** Express request/response -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
-import { headerValue, readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+/** Express request/response <-> the core's HttpRequest/HttpReply. Translation only, no policy. */
+import { headerValue, readBody, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
 import type { Request, Response } from 'express';
 
 class ExpressRequest implements HttpRequest {
@@ -26,17 +26,14 @@ class ExpressRequest implements HttpRequest {
     if (this.r.readableEnded) return Promise.resolve(undefined);
     return readBody(this.r);
   }
-  get raw(): Request {
-    return this.r;
-  }
 }
 
 export function toRequest(req: Request): HttpRequest {
   return new ExpressRequest(req);
 }
 
-export function toResponse(res: Response): HttpResponse {
-  return { appendHeader: (name, value) => void res.append(name, value) };
+export function appendCookies(res: Response, cookies: readonly string[]): void {
+  for (const c of cookies) res.append('set-cookie', c);
 }
 
 export function send(res: Response, reply: HttpReply): void {

@@ -3,10 +3,11 @@
  * `auth.routes()` serves login/refresh/logout/session; `auth.requireSession()` guards a route.
  * Works with or without cookie-parser and body parsers.
  */
-import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type Tessera, type TesseraOptions } from '@tessera/core';
-import { FileStore } from '@tessera/store-file';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type Tessera } from '@tessera/core/adapter';
+import type { TesseraOptions } from '@tessera/core';
+import { defaultStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { send, toRequest, toResponse } from './adapt.js';
+import { appendCookies, send, toRequest } from './adapt.js';
 import { attach, resultOf } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
@@ -22,56 +23,39 @@ export interface TesseraExpress extends RequestHandler {
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
 
-function instance(x: TesseraOptions | Tessera): Tessera {
-  return isTessera(x) ? x : createTessera(x, { defaultStore: () => new FileStore() });
-}
-
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress {
-  const core = instance(options);
-  const prefix = core.options.prefix;
+  const kit = adapterKit(options, defaultStore);
+
+  /** Records the result on the request and sends any reissued cookie. */
+  const settle = (req: Request, res: Response, r: AuthResult): AuthResult => {
+    attach(req, r);
+    if (r.ok && r.cookies.length > 0) appendCookies(res, r.cookies);
+    return r;
+  };
 
   const middleware = ((req: Request, res: Response, next: NextFunction) => {
-    const r = core.authenticateFast(toRequest(req), toResponse(res));
-    if (r instanceof Promise) {
-      r.then(v => {
-        attach(req, v);
-        next();
-      }, next);
-    } else {
-      attach(req, r);
-      next();
-    }
+    kit.authenticate(toRequest(req), r => (settle(req, res, r), next()), next);
   }) as TesseraExpress;
 
   const routes: RequestHandler = (req, res, next) => {
-    let rel = req.path;
-    if (!req.baseUrl) {
-      if (prefix !== '/' && !(rel === prefix || rel.startsWith(prefix + '/'))) return next();
-      rel = prefix === '/' ? rel : rel.slice(prefix.length) || '/';
-    }
-    const name = core.matchRoute(req.method, rel);
+    const rel = req.baseUrl ? req.path : kit.below(req.path);
+    const name = rel === null ? null : kit.matchRoute(req.method, rel);
     if (name === null) return next();
-    core.route(name, toRequest(req), toResponse(res), resultOf(req)).then(reply => send(res, reply), next);
+    kit.route(name, toRequest(req), resultOf(req)).then(reply => send(res, reply), next);
   };
 
   const guard: RequestHandler = (req, res, next) => {
     const done = (r: AuthResult) => (r.ok ? next() : send(res, r.reply));
     const prior = resultOf(req);
     if (prior) return done(prior);
-    core.authenticate(toRequest(req), toResponse(res)).then(r => {
-      attach(req, r);
-      done(r);
-    }, next);
+    kit.authenticate(toRequest(req), r => done(settle(req, res, r)), next);
   };
 
-  Object.defineProperty(middleware, 'core', { value: core });
+  Object.defineProperty(middleware, 'core', { value: kit.core });
   middleware.routes = () => routes;
   middleware.requireSession = () => guard;
   middleware.adminRoutes = (adminOptions = {}) => (req, res, next) => {
-    adminRoute(core, req.method, req.path, toRequest(req), toResponse(res), resultOf(req), adminOptions).then(
-      reply => (reply ? send(res, reply) : next()),
-      next,
-    );
+    kit.admin({ path: req.path, req: toRequest(req), prior: resultOf(req), options: adminOptions }).then(reply => (reply ? send(res, reply) : next()), next);
   };
   return middleware;
 }

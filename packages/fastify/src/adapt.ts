@@ -1,5 +1,5 @@
-/** Fastify request/reply -> the core's HttpRequest/HttpResponse. Translation only, no policy. */
-import { headerValue, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+/** Fastify request/reply <-> the core's HttpRequest/HttpReply. Translation only, no policy. */
+import { headerValue, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 class FastifyHttpRequest implements HttpRequest {
@@ -24,18 +24,15 @@ class FastifyHttpRequest implements HttpRequest {
   body(): Promise<unknown> {
     return Promise.resolve(this.r.body);
   }
-  get raw(): FastifyRequest {
-    return this.r;
-  }
 }
 
 export function toRequest(request: FastifyRequest): HttpRequest {
   return new FastifyHttpRequest(request);
 }
 
-export function toResponse(reply: FastifyReply): HttpResponse {
+export function appendCookies(reply: FastifyReply, cookies: readonly string[]): void {
   // Fastify accumulates repeated set-cookie headers into a list (also alongside @fastify/cookie).
-  return { appendHeader: (name, value) => void reply.header(name, value) };
+  for (const c of cookies) reply.header('set-cookie', c);
 }
 
 export function send(reply: FastifyReply, r: HttpReply): FastifyReply {

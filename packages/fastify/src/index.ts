@@ -4,11 +4,12 @@
  * under `routes.prefix` (default /auth) and decorates `app.tessera.requireSession()`.
  * Works with or without @fastify/cookie.
  */
-import { adminRoute, createTessera, isTessera, type AdminRouteOptions, type AuthResult, type RouteName, type Tessera, type TesseraOptions } from '@tessera/core';
-import { FileStore } from '@tessera/store-file';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type HttpReply, type RouteName, type Tessera } from '@tessera/core/adapter';
+import type { TesseraOptions } from '@tessera/core';
+import { defaultStore } from '@tessera/store-file';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { send, toRequest, toResponse } from './adapt.js';
+import { appendCookies, send, toRequest } from './adapt.js';
 import { results, type TesseraDecorator } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
@@ -26,59 +27,58 @@ export type TesseraFastifyOptions = TesseraOptions & {
 const METHODS: Record<RouteName, 'GET' | 'POST'> = { login: 'POST', refresh: 'POST', logout: 'POST', session: 'GET' };
 const BODY_LIMIT = 16 * 1024;
 
+/** Bodies reach the core raw, so malformed JSON gets the contract's 400 BAD_REQUEST; framework 4xx errors do too. */
+function rawBodies(child: FastifyInstance, badRequest: () => HttpReply): void {
+  child.removeAllContentTypeParsers();
+  child.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+  child.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return send(reply, badRequest());
+    throw err;
+  });
+}
+
 const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyInstance, opts) => {
   const { instance, registerRoutes = true, admin, ...options } = opts;
-  const core: Tessera = instance && isTessera(instance) ? instance : createTessera(options as TesseraOptions, { defaultStore: () => new FileStore() });
+  const kit = adapterKit(instance ?? (options as TesseraOptions), defaultStore);
+  const badRequest = () => kit.errorReply('BAD_REQUEST');
 
-  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<AuthResult> =>
-    attach(request, await core.authenticate(toRequest(request), toResponse(reply)));
-
-  const attach = (request: FastifyRequest, r: AuthResult): AuthResult => {
+  /** Records the result on the request and sends any reissued cookie. */
+  const settle = (request: FastifyRequest, reply: FastifyReply, r: AuthResult): AuthResult => {
     request.tessera = r.ok ? r.session : null;
     results.set(request, r);
+    if (r.ok && r.cookies.length > 0) appendCookies(reply, r.cookies);
     return r;
   };
 
   app.decorateRequest('tessera', null);
   // Callback-style hook: when the result is known without I/O, no promise is created at all.
   app.addHook('onRequest', (request, reply, done) => {
-    const r = core.authenticateFast(toRequest(request), toResponse(reply));
-    if (r instanceof Promise) {
-      r.then(v => {
-        attach(request, v);
-        done();
-      }, done);
-    } else {
-      attach(request, r);
-      done();
-    }
+    kit.authenticate(toRequest(request), r => (settle(request, reply, r), done()), err => done(err as Error));
   });
 
   const decorator: TesseraDecorator = {
-    core,
+    core: kit.core,
     requireSession: () =>
       function requireSession(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        const r = results.get(request);
-        if (r === undefined) {
-          authenticate(request, reply).then(v => (v.ok ? done() : send(reply, v.reply)), done);
-        } else if (r.ok) done();
-        else send(reply, r.reply);
+        const finish = (r: AuthResult) => (r.ok ? done() : send(reply, r.reply));
+        const prior = results.get(request);
+        if (prior) return void finish(prior);
+        kit.authenticate(toRequest(request), r => finish(settle(request, reply, r)), err => done(err as Error));
       },
   };
   app.decorate('tessera', decorator);
 
   if (admin) {
-    const prefix = admin.prefix ?? `${core.options.prefix === '/' ? '' : core.options.prefix}/admin`;
+    const prefix = admin.prefix ?? `${kit.prefix === '/' ? '' : kit.prefix}/admin`;
     await app.register(
       async child => {
-        child.removeAllContentTypeParsers();
-        child.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+        rawBodies(child, badRequest);
         child.route({
           method: ['GET', 'POST', 'DELETE'],
           url: '/*',
           handler: async (request, reply) => {
-            const rel = '/' + ((request.params as Record<string, string>)['*'] ?? '');
-            const r = await adminRoute(core, request.method, rel, toRequest(request), toResponse(reply), results.get(request), admin);
+            const path = '/' + ((request.params as Record<string, string>)['*'] ?? '');
+            const r = await kit.admin({ path, req: toRequest(request), prior: results.get(request), options: admin });
             return r ? send(reply, r) : reply.callNotFound();
           },
         });
@@ -90,22 +90,16 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
   if (!registerRoutes) return;
   await app.register(
     async child => {
-      // Bodies reach the core raw, so malformed JSON gets the contract's 400 BAD_REQUEST.
-      child.removeAllContentTypeParsers();
-      child.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
-      child.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
-        if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return send(reply, core.errorReply('BAD_REQUEST'));
-        throw err;
-      });
-      for (const name of core.routeNames) {
+      rawBodies(child, badRequest);
+      for (const name of kit.routeNames) {
         child.route({
           method: METHODS[name],
           url: `/${name}`,
-          handler: async (request, reply) => send(reply, await core.route(name, toRequest(request), toResponse(reply), results.get(request))),
+          handler: async (request, reply) => send(reply, await kit.route(name, toRequest(request), results.get(request))),
         });
       }
     },
-    { prefix: core.options.prefix === '/' ? '' : core.options.prefix },
+    { prefix: kit.prefix === '/' ? '' : kit.prefix },
   );
 };
 

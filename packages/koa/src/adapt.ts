@@ -1,5 +1,5 @@
-/** Koa context -> the core's HttpRequest/HttpResponse. Never uses ctx.cookies.set (it refuses Secure cookies behind TLS-terminating proxies unless app.proxy is set and keys are managed). */
-import { headerValue, readBody, type HttpReply, type HttpRequest, type HttpResponse } from '@tessera/core';
+/** Koa context <-> the core's HttpRequest/HttpReply. Never uses ctx.cookies.set (it refuses Secure cookies behind TLS-terminating proxies unless app.proxy is set and keys are managed). */
+import { headerValue, readBody, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
 import type { Context } from 'koa';
 
 class KoaRequest implements HttpRequest {
@@ -25,17 +25,14 @@ class KoaRequest implements HttpRequest {
     if (this.ctx.req.readableEnded) return Promise.resolve(undefined);
     return readBody(this.ctx.req);
   }
-  get raw(): Context {
-    return this.ctx;
-  }
 }
 
 export function toRequest(ctx: Context): HttpRequest {
   return new KoaRequest(ctx);
 }
 
-export function toResponse(ctx: Context): HttpResponse {
-  return { appendHeader: (name, value) => ctx.append(name, value) };
+export function appendCookies(ctx: Context, cookies: readonly string[]): void {
+  for (const c of cookies) ctx.append('set-cookie', c);
 }
 
 export function send(ctx: Context, reply: HttpReply): void {

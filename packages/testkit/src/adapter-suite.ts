@@ -37,7 +37,7 @@ export const isAdmin = (s: Session): boolean => s.user.role === 'admin';
 export interface TestApp {
   url: string;
   port: number;
-  /** The default cookie name for this server (derived from Host). */
+  /** The default cookie name (fixed: `tessera`). */
   cookieName: string;
   store: FailingStore;
   /** The framework-neutral instance (admin API). */
@@ -114,7 +114,7 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
           const app: TestApp = {
             url: server.url,
             port,
-            cookieName: `tessera-127-0-0-1-${port}`,
+            cookieName: 'tessera',
             store,
             core,
             events,

@@ -17,13 +17,18 @@ export type CookieLookup =
   | { status: 'duplicate' }
   | { status: 'found'; value: string };
 
+const ABSENT: CookieLookup = Object.freeze({ status: 'absent' });
+const DUPLICATE: CookieLookup = Object.freeze({ status: 'duplicate' });
+
 /**
- * Finds one cookie by exact name in a Cookie header. Two cookies of that name (for example a
- * shadowing cookie planted on a parent domain) are reported as `duplicate`, never guessed between.
+ * Finds the cookies named `a` and `b` (b optional) in one pass over a Cookie header. Two cookies
+ * of one name (for example a shadowing cookie planted on a parent domain) are reported as
+ * `duplicate`, never guessed between.
  */
-export function findCookie(header: string | undefined, name: string): CookieLookup {
-  if (!header) return { status: 'absent' };
-  let found: string | undefined;
+export function findCookies(header: string | undefined, a: string, b?: string): [CookieLookup, CookieLookup] {
+  if (!header) return [ABSENT, ABSENT];
+  let first: CookieLookup = ABSENT;
+  let second: CookieLookup = ABSENT;
   let pos = 0;
   const len = header.length;
   while (pos < len) {
@@ -35,8 +40,10 @@ export function findCookie(header: string | undefined, name: string): CookieLook
       while (ks < eq && (header.charCodeAt(ks) === 32 || header.charCodeAt(ks) === 9)) ks++;
       let ke = eq;
       while (ke > ks && (header.charCodeAt(ke - 1) === 32 || header.charCodeAt(ke - 1) === 9)) ke--;
-      if (ke - ks === name.length && header.startsWith(name, ks)) {
-        if (found !== undefined) return { status: 'duplicate' };
+      const n = ke - ks;
+      const isA = n === a.length && header.startsWith(a, ks);
+      const isB = !isA && b !== undefined && n === b.length && header.startsWith(b, ks);
+      if (isA || isB) {
         let vs = eq + 1;
         let ve = end;
         while (vs < ve && header.charCodeAt(vs) === 32) vs++;
@@ -45,12 +52,19 @@ export function findCookie(header: string | undefined, name: string): CookieLook
           vs++;
           ve--;
         }
-        found = header.slice(vs, ve);
+        const found: CookieLookup = { status: 'found', value: header.slice(vs, ve) };
+        if (isA) first = first === ABSENT ? found : DUPLICATE;
+        else second = second === ABSENT ? found : DUPLICATE;
       }
     }
     pos = end + 1;
   }
-  return found === undefined ? { status: 'absent' } : { status: 'found', value: found };
+  return [first, second];
+}
+
+/** One cookie by exact name; see `findCookies`. */
+export function findCookie(header: string | undefined, name: string): CookieLookup {
+  return findCookies(header, name)[0];
 }
 
 const SAME_SITE: Record<SameSite, string> = { lax: 'Lax', strict: 'Strict', none: 'None' };

@@ -4,7 +4,7 @@ import { cookiesOf, decodeJwt, expectError, expires } from './helpers.js';
 
 export default function cookieDefaults(ctx: SuiteContext): void {
   describe('login sets a token cookie with safe defaults', () => {
-    it('issues a signed JWT in a persistent HttpOnly SameSite=Lax cookie named per server', async () => {
+    it('issues a signed JWT in a persistent HttpOnly SameSite=Lax cookie with a fixed default name', async () => {
       const app = await ctx.app();
       const now = ctx.clock.now();
       const res = await app.http().post('/auth/login').send({ username: 'alice', password: 'wonderland' });
@@ -14,7 +14,7 @@ export default function cookieDefaults(ctx: SuiteContext): void {
       const cookies = cookiesOf(res);
       expect(cookies).toHaveLength(1);
       const c = cookies[0]!;
-      expect(c.name).toBe(app.cookieName);
+      expect(c.name).toBe('tessera');
       expect(c.raw).toBe(`${app.cookieName}=${c.value}; Path=/; Max-Age=604800; Expires=${expires(now, 604800)}; HttpOnly; SameSite=Lax`);
       const { header, payload } = decodeJwt(c.value);
       expect(header).toEqual({ alg: 'HS256', typ: 'tessera-session+jwt', kid: expect.any(String) });
@@ -40,14 +40,19 @@ export default function cookieDefaults(ctx: SuiteContext): void {
       expect(pubAuthed.body).toEqual({ user: { id: 'alice', name: 'Alice' } });
     });
 
-    it('two servers on one host use different cookie names', async () => {
-      const a = await ctx.app();
-      const b = await ctx.app();
-      expect(a.cookieName).not.toBe(b.cookieName);
+    it('keeps its cookie name whatever the Host header says (a proxy rewriting Host, a restart on another port)', async () => {
+      const app = await ctx.app();
+      const viaProxy = await app.http().post('/auth/login').set('Host', 'sessions.example.com:8443').send({ username: 'alice', password: 'wonderland' });
+      expect(cookiesOf(viaProxy).map(c => c.name)).toEqual(['tessera']);
+      const { cookie } = await app.login();
+      expect((await app.http().get('/api/me').set('Host', 'other.example.com').set('Cookie', cookie)).status).toBe(200);
+    });
+
+    it('two servers on one host with their own cookie.name do not see each other\'s cookie', async () => {
+      const a = await ctx.app({ cookie: { name: 'app_a' } });
+      const b = await ctx.app({ cookie: { name: 'app_b' } });
       const la = await a.login();
-      // b does not see a's cookie as its own
-      const res = await b.http().get('/api/me').set('Cookie', la.cookie);
-      expectError(res, 'TOKEN_MISSING');
+      expectError(await b.http().get('/api/me').set('Cookie', la.cookie), 'TOKEN_MISSING');
     });
 
     it('works alongside the framework\'s own cookie and body plugins', async () => {

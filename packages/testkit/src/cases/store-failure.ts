@@ -25,7 +25,7 @@ export default function storeFailure(ctx: SuiteContext): void {
     });
 
     it('a hanging store times out within storeTimeout', async () => {
-      const app = await ctx.app({ storeTimeout: 150 });
+      const app = await ctx.app({ storeTimeout: '150ms' });
       const { cookie } = await app.login();
       app.store.mode = 'hang';
       const started = Date.now();

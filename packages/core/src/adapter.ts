@@ -1,0 +1,88 @@
+/**
+ * The adapter kit (`@tessera/core/adapter`): what a framework package needs, so that each
+ * adapter is only wiring: turn the framework's request into an `HttpRequest`, call the kit,
+ * append the Set-Cookie values it hands back and send the replies it returns.
+ */
+import { adminRoute, type AdminRequest } from './admin-routes.js';
+import type { ErrorCode } from './errors.js';
+import { authenticate, authenticateSync } from './flows/authenticate.js';
+import type { TesseraOptions } from './options.js';
+import { errorReply } from './reply.js';
+import { matchRoute, runRoute } from './routes.js';
+import type { TokenStore } from './store.js';
+import { contextOf, createTessera, isTessera, type Tessera } from './tessera.js';
+import type { AuthResult, HttpReply, HttpRequest, RouteName } from './types.js';
+
+export type { AdminRequest, AdminRouteOptions } from './admin-routes.js';
+export type { AuthResult, HttpReply, HttpRequest, JsonObject, RouteName, Session } from './types.js';
+export type { Tessera } from './tessera.js';
+export { readBody, headerValue } from './lib/body.js';
+
+export interface AdapterKit {
+  readonly core: Tessera;
+  /** The routes prefix (`routes.prefix`, default `/auth`), without a trailing slash. */
+  readonly prefix: string;
+  /** The drop-in routes enabled by the options (no `refresh` when `refreshable` is false). */
+  readonly routeNames: readonly RouteName[];
+  /**
+   * Authenticates and hands the result to `then`: synchronously when no I/O was needed (the hot
+   * path: a known token on an in-process store), else when the flow completes. A bad token or a
+   * failing store is a result, never an error; `fail` receives only errors thrown by app code
+   * (a `tenant` function, say). Without `fail`, they reject the returned promise.
+   */
+  authenticate<T>(req: HttpRequest, then: (r: AuthResult) => T, fail?: (err: unknown) => void): T | Promise<T>;
+  /** The part of `path` below `prefix` (default: the routes prefix), or null when `path` is elsewhere. */
+  below(path: string, prefix?: string): string | null;
+  /** Which drop-in route a method and a path relative to the prefix name, if any. */
+  matchRoute(method: string, relativePath: string): RouteName | null;
+  route(name: RouteName, req: HttpRequest, prior?: AuthResult): Promise<HttpReply>;
+  /** An administration route's reply; null when the path is not one. */
+  admin(request: AdminRequest): Promise<HttpReply | null>;
+  /** The contract reply for a code (framework-level failures such as a body over the limit). */
+  errorReply(code: ErrorCode): HttpReply;
+}
+
+/** Trailing slashes trimmed, `/` kept. */
+function normalize(prefix: string): string {
+  return prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix;
+}
+
+/**
+ * The kit for a Tessera instance, or for options: then `defaultStore` supplies the store when
+ * the options name none (the framework packages pass the file store's default).
+ */
+export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => TokenStore): AdapterKit {
+  const core = isTessera(from) ? from : createTessera({ ...from, store: from.store ?? defaultStore() });
+  const ctx = contextOf(core);
+  const prefix = ctx.o.prefix;
+  const routeNames: readonly RouteName[] = ctx.o.refreshable ? ['login', 'refresh', 'logout', 'session'] : ['login', 'logout', 'session'];
+  return {
+    core,
+    prefix,
+    routeNames,
+    authenticate<T>(req: HttpRequest, then: (r: AuthResult) => T, fail?: (err: unknown) => void): T | Promise<T> {
+      let sync: AuthResult | null;
+      try {
+        sync = authenticateSync(ctx, req);
+      } catch (err) {
+        if (!fail) return Promise.reject(err);
+        fail(err);
+        return undefined as T;
+      }
+      if (sync !== null) return then(sync);
+      const p = authenticate(ctx, req).then(then);
+      if (fail) p.catch(fail);
+      return p;
+    },
+    below(path, at = prefix) {
+      const p = normalize(at);
+      if (p === '/') return path;
+      if (path === p || path.startsWith(p + '/')) return path.slice(p.length) || '/';
+      return null;
+    },
+    matchRoute: (method, rel) => matchRoute(ctx, method, rel),
+    route: (name, req, prior) => runRoute(ctx, name, req, prior),
+    admin: request => adminRoute(ctx, request),
+    errorReply: code => errorReply(code),
+  };
+}

@@ -1,0 +1,31 @@
+/** Sliding mode: one token, reissued with a later expiry when a request arrives inside the refresh window. */
+import type { Context } from '../context.js';
+import { randomId } from '../lib/random.js';
+import { ok, secureOf, type Ok } from '../outcome.js';
+import { reject } from '../reject.js';
+import type { TokenRecord } from '../store.js';
+import type { Claims, TokenCodec } from '../token.js';
+import type { HttpRequest } from '../types.js';
+import { capExpiry, claimsFor, toSession } from './checks.js';
+
+/**
+ * Reissues the session token, extending the record's expiry with a partial `touch` (never a
+ * read-modify-write `put`, which could overwrite a concurrent revocation). Null when the new
+ * token would not outlive the presented one (an absolute timeout caps it).
+ */
+export async function reissue(ctx: Context, req: HttpRequest, codec: TokenCodec, record: TokenRecord, claims: Claims | null, now: number): Promise<Ok | null> {
+  const exp = capExpiry(now, ctx.o.ttl, record);
+  if (claims !== null && exp <= claims.exp) return null;
+  if (!(await ctx.store.touch(record.id, now, exp))) throw reject('SESSION_ENDED', 'revoked', 'all', record.id, record.subject);
+  const token = await codec.sign('session', claimsFor(record, randomId(), now, exp));
+  ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'sliding', sessionId: record.id, subject: record.subject, grace: false }));
+  const cookie = ctx.jar.access(token, exp - now, secureOf(req), now);
+  return ok(toSession({ ...record, expiresAt: exp, lastSeenAt: now }, exp), [cookie], { token });
+}
+
+/** The refresh route in sliding mode: reissue for the authenticated session, whatever the window. */
+export async function refreshSliding(ctx: Context, req: HttpRequest, codec: TokenCodec, sessionId: string, subject: string, now: number): Promise<Ok> {
+  const record = await ctx.store.get(sessionId);
+  if (!record || record.revokedAt !== null) throw reject('SESSION_ENDED', 'revoked', 'all', sessionId, subject);
+  return (await reissue(ctx, req, codec, record, null, now))!;
+}

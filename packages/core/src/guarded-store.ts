@@ -1,0 +1,61 @@
+/**
+ * Every store call the flows make goes through here: bounded in time, and any failure becomes a
+ * 503 STORE_UNAVAILABLE refusal (fail closed; nothing is consumed). The flows never see a raw
+ * store error, so no store answer can turn into a 500.
+ */
+import { redact } from './events.js';
+import { SYNC_GET, syncReader } from './lib/sync-read.js';
+import { reject } from './reject.js';
+import type { ListPage, ListQuery, RevokeWhere, RotateResult, TokenRecord, TokenStore } from './store.js';
+import type { Emit } from './context.js';
+import { deadline } from './lib/deadline.js';
+
+export class GuardedStore {
+  /** Synchronous read for in-process stores (the fast path), else null. */
+  readonly getSync: ((id: string) => TokenRecord | null) | null;
+
+  constructor(
+    readonly raw: TokenStore,
+    private readonly timeoutMs: number,
+    private readonly emit: Emit,
+    private readonly now: () => number,
+  ) {
+    const sync = syncReader(raw);
+    this.getSync = sync === null ? null : id => sync[SYNC_GET](id);
+  }
+
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      // In-process stores do no I/O: no timer for them.
+      return this.getSync !== null ? await fn() : await deadline(fn(), this.timeoutMs, op);
+    } catch (err) {
+      this.emit(() => ({ type: 'store-error', at: this.now(), operation: op, message: redact(err instanceof Error ? err.message : String(err)) }));
+      throw reject('STORE_UNAVAILABLE', `store:${op}`, 'none');
+    }
+  }
+
+  get(id: string): Promise<TokenRecord | null> {
+    return this.call('get', () => this.raw.get(id));
+  }
+  put(record: TokenRecord): Promise<void> {
+    return this.call('put', () => this.raw.put(record));
+  }
+  touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
+    return this.call('touch', () => this.raw.touch(id, lastSeenAt, expiresAt));
+  }
+  rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
+    return this.call('rotate', () => this.raw.rotate(usedId, next, now));
+  }
+  countReuse(id: string, limit: number): Promise<boolean> {
+    return this.call('countReuse', () => this.raw.countReuse(id, limit));
+  }
+  revoke(where: RevokeWhere, now: number): Promise<number> {
+    return this.call('revoke', () => this.raw.revoke(where, now));
+  }
+  list(query: ListQuery): Promise<ListPage> {
+    return this.call('list', () => this.raw.list(query));
+  }
+  initSecret(candidate: string): Promise<unknown> {
+    return this.call('initSecret', () => this.raw.initSecret!(candidate));
+  }
+}

@@ -1,0 +1,296 @@
+/** The option declaration: every option once, with its type, default (value and README line), unit, `TESSERA_*` variable and doc line. */
+// Read by resolveOptions, @tessera/config and the README tables, all through options.ts (`@tessera/core/options`).
+import { cookieDomain, cookieName, cookiePath, routesPrefix, trustedOrigins } from './lib/option-refine.js';
+import { envName, type KindValue, type OptionEntry, type OptionSpec } from './lib/option-types.js';
+
+export type Algorithm = 'HS256' | 'HS384' | 'HS512';
+export const ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512'];
+export const DEFAULT_TTL = 604800;
+
+function option<const P extends string, const S extends OptionSpec>(path: P, spec: S) {
+  const { env, ...rest } = spec;
+  return { ...rest, path, env: env === false ? undefined : envName(path) } as Omit<S, 'env'> & { readonly path: P; readonly env: string | undefined };
+}
+
+const SAME_SITE = { kind: 'enum', values: ['lax', 'strict', 'none'], anyCase: true } as const;
+const PERSISTENCE = { kind: 'enum', values: ['persistent', 'session'] } as const;
+
+export const OPTION_TABLE = [
+  option('secret', {
+    type: { kind: 'secrets', minBytes: 32 },
+    defaultDoc: 'generated',
+    doc: 'Signing secret, at least 32 bytes. A list is a keyring: the first signs, all verify, tokens carry a `kid`. Omitted: a 256-bit secret is generated on first start and kept in the store, so restarts and every server sharing the store agree on it. From the environment: comma-separated for a keyring.',
+  }),
+  option('algorithm', {
+    type: { kind: 'enum', values: ALGORITHMS },
+    default: 'HS256',
+    defaultDoc: "`'HS256'`",
+    doc: '`HS256`, `HS384` or `HS512`. Pinned at verify time (no `alg: none`, no HS/RS confusion).',
+  }),
+  option('issuer', { type: { kind: 'string' }, default: 'tessera', defaultDoc: "`'tessera'`", doc: 'The `iss` claim, pinned at verify time.' }),
+  option('audience', { type: { kind: 'string' }, default: 'tessera', defaultDoc: "`'tessera'`", doc: 'The `aud` claim, pinned at verify time.' }),
+  option('ttl', {
+    type: { kind: 'duration', min: 1 },
+    default: DEFAULT_TTL,
+    defaultDoc: '`604800` s (7 days)',
+    unit: 'seconds',
+    doc: 'Token validity in sliding mode.',
+  }),
+  option('refreshable', {
+    type: { kind: 'boolean' },
+    default: true,
+    defaultDoc: '`true`',
+    doc: 'Reissue tokens before they expire. `false`: tokens simply expire, and there is no refresh route.',
+  }),
+  option('refreshBefore', {
+    type: { kind: 'window' },
+    default: '20%',
+    defaultDoc: "`'20%'`",
+    unit: 'seconds',
+    doc: "The reissue window: the last share of the lifetime (`'20%'`) or seconds before expiry.",
+  }),
+  option('mode', {
+    type: { kind: 'enum', values: ['sliding', 'pair'] },
+    default: 'sliding',
+    defaultDoc: "`'sliding'`",
+    doc: "`'sliding'`: one token, reissued inside its window. `'pair'`: access + refresh tokens, rotated on every refresh.",
+  }),
+  option('accessTtl', { type: { kind: 'duration', min: 1 }, default: 300, defaultDoc: '`300` s', unit: 'seconds', doc: 'Pair mode: access-token validity.' }),
+  option('refreshTtl', {
+    type: { kind: 'duration', min: 1 },
+    derive: get => get('ttl') as number,
+    defaultDoc: '`ttl`',
+    unit: 'seconds',
+    doc: 'Pair mode: refresh-token validity (each refresh issues a new one with this lifetime). Not shorter than `accessTtl`.',
+  }),
+  option('refreshReuse', {
+    type: { kind: 'group', off: true },
+    defaultDoc: 'on',
+    doc: 'Pair mode: how an honest client may present a just-rotated refresh token again (concurrent tabs); `false` = never. Any other reuse revokes the whole family: `REFRESH_REUSED`.',
+  }),
+  option('refreshReuse.maxReuse', {
+    type: { kind: 'integer', min: 0, max: 1000 },
+    default: 10,
+    defaultDoc: '`10`',
+    doc: 'How many times the just-rotated refresh token may be presented again.',
+  }),
+  option('refreshReuse.graceSeconds', {
+    type: { kind: 'integer', min: 0, max: 3600 },
+    default: 10,
+    defaultDoc: '`10` s',
+    unit: 'seconds',
+    doc: 'For how long after the rotation.',
+  }),
+  option('idleTimeout', {
+    type: { kind: 'duration', min: 1, off: true },
+    default: false,
+    defaultDoc: 'off',
+    unit: 'seconds',
+    doc: 'End a session unused for this long (`SESSION_ENDED`).',
+  }),
+  option('absoluteTimeout', {
+    type: { kind: 'duration', min: 1, off: true },
+    default: false,
+    defaultDoc: 'off',
+    unit: 'seconds',
+    doc: 'End a session this long after login however active; refresh never extends it.',
+  }),
+  option('touchInterval', {
+    type: { kind: 'duration', min: 0 },
+    derive: get => {
+      const idle = get('idleTimeout') as number;
+      return idle > 0 ? Math.max(1, Math.min(60, Math.floor(idle / 10))) : 60;
+    },
+    defaultDoc: '`min(60, idleTimeout/10)` s, at least 1',
+    unit: 'seconds',
+    doc: 'Least time between two `lastSeenAt` writes of one session, so a busy session does not write on every request. The idle timeout is enforced to within this bound (a session can end up to `touchInterval` early, never late).',
+  }),
+  option('bindClientIp', {
+    type: { kind: 'enum', values: ['exact', 'subnet'], off: true },
+    default: false,
+    defaultDoc: '`false`',
+    doc: "`'exact'` or `'subnet'` (IPv4 /24, IPv6 /64): a session used from another address gets `BINDING_MISMATCH`. Uses the framework's trust-proxy-aware IP. Each session remembers how it was bound, so changing the setting later neither unbinds nor invalidates existing sessions.",
+  }),
+  option('cookie', { type: { kind: 'group' }, defaultDoc: '', env: false }),
+  option('cookie.name', {
+    type: { kind: 'string' },
+    default: 'tessera',
+    defaultDoc: "`'tessera'`",
+    refine: cookieName,
+    doc: 'The session cookie (the access token in pair mode). Two apps on one host share cookies (cookies ignore ports): give each its own name. In production use a `__Host-` name, e.g. `__Host-session`.',
+  }),
+  option('cookie.httpOnly', { type: { kind: 'boolean' }, default: true, defaultDoc: '`true`', doc: 'Keep the cookie away from page scripts.' }),
+  option('cookie.secure', {
+    type: { kind: 'booleanOrAuto' },
+    default: 'auto',
+    defaultDoc: "`'auto'`",
+    doc: "`'auto'`: Secure when the request is HTTPS as the framework sees it (honours Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`).",
+  }),
+  option('cookie.sameSite', {
+    type: SAME_SITE,
+    default: 'lax',
+    defaultDoc: "`'lax'`",
+    doc: "`'lax'`, `'strict'` or `'none'` (requires `secure: true`).",
+  }),
+  option('cookie.path', { type: { kind: 'string' }, default: '/', defaultDoc: "`'/'`", refine: cookiePath, doc: 'The cookie `Path`.' }),
+  option('cookie.domain', { type: { kind: 'string' }, defaultDoc: 'none', refine: cookieDomain, doc: 'The cookie `Domain`; host-only cookie by default.' }),
+  option('cookie.persistence', {
+    type: PERSISTENCE,
+    default: 'persistent',
+    defaultDoc: "`'persistent'`",
+    doc: "`'persistent'` sets Max-Age/Expires from the token (pair mode: session) lifetime; `'session'` sets neither, so the cookie ends with the browser.",
+  }),
+  option('refreshCookie', {
+    type: { kind: 'group' },
+    defaultDoc: 'see below',
+    env: false,
+    doc: 'Pair mode: the refresh-token cookie. Always HttpOnly, Secure as `cookie.secure`.',
+  }),
+  option('refreshCookie.name', {
+    type: { kind: 'string' },
+    derive: get => {
+      const base = get('cookie.name') as string;
+      const hostOnly = get('refreshCookie.path') === '/' && get('refreshCookie.domain') === undefined;
+      return base.replace(/^__Host-/, hostOnly ? '__Host-' : '__Secure-') + '-refresh';
+    },
+    defaultDoc: "`cookie.name` + `'-refresh'`",
+    refine: cookieName,
+    doc: 'A `__Host-` access cookie name becomes `__Secure-…-refresh` when the refresh cookie cannot be host-only (path other than `/`, or a domain).',
+  }),
+  option('refreshCookie.path', {
+    type: { kind: 'string' },
+    derive: get => get('routes.prefix') as string,
+    defaultDoc: '`routes.prefix`',
+    refine: cookiePath,
+    doc: "So the refresh token only travels to the auth routes; set `'/'` for transparent refresh.",
+  }),
+  option('refreshCookie.domain', {
+    type: { kind: 'string' },
+    derive: get => get('cookie.domain') as string | undefined,
+    defaultDoc: '`cookie.domain`',
+    refine: cookieDomain,
+    doc: 'The refresh cookie `Domain`.',
+  }),
+  option('refreshCookie.sameSite', {
+    type: SAME_SITE,
+    derive: get => get('cookie.sameSite') as string,
+    defaultDoc: '`cookie.sameSite`',
+    doc: "`'lax'`, `'strict'` or `'none'` (requires `cookie.secure: true`).",
+  }),
+  option('refreshCookie.persistence', {
+    type: PERSISTENCE,
+    derive: get => get('cookie.persistence') as string,
+    defaultDoc: '`cookie.persistence`',
+    doc: 'As `cookie.persistence`, for the refresh cookie.',
+  }),
+  option('tokenInLoginBody', {
+    type: { kind: 'boolean' },
+    default: false,
+    defaultDoc: '`false`',
+    doc: 'Also return the token(s) in the login/refresh JSON, for non-browser clients (`Authorization: Bearer`). Pair mode then accepts `{ "refreshToken" }` in the refresh body.',
+  }),
+  option('clockTolerance', {
+    type: { kind: 'duration', min: 0 },
+    default: 5,
+    defaultDoc: '`5` s',
+    unit: 'seconds',
+    doc: 'Clock skew accepted on `exp`/`iat` (servers of a cluster). `0` is allowed.',
+  }),
+  option('store', {
+    type: { kind: 'store', methods: ['get', 'put', 'touch', 'rotate', 'revoke', 'list', 'purgeExpired', 'close'] },
+    defaultDoc: 'file store in `./.tessera`',
+    env: false,
+    doc: 'A `TokenStore` (see Stores). `@tessera/core` alone defaults to a memory store. From the environment: `TESSERA_STORE`, a store URL (`@tessera/config`).',
+  }),
+  option('storeTimeout', {
+    type: { kind: 'duration', min: 0.001, max: 600, ms: true },
+    default: 2,
+    defaultDoc: '`2` s',
+    unit: 'seconds',
+    doc: "A store call taking longer fails the request with 503 `STORE_UNAVAILABLE`. Takes milliseconds too: `'500ms'`.",
+  }),
+  option('verifyCredentials', {
+    type: { kind: 'function' },
+    defaultDoc: 'none',
+    env: false,
+    doc: '`(input, req) => user | null` with `input` = `{ username, password }`. The user needs a string `id` (the token subject); the object is kept in the session record and returned as `session.user`. Compare passwords in constant time.',
+  }),
+  option('tenant', {
+    type: { kind: 'function' },
+    defaultDoc: 'none',
+    env: false,
+    doc: '`(req) => tenant`: the tenant of a request; bound into every token and record. A token of tenant A is rejected on tenant B (`TOKEN_INVALID`).',
+  }),
+  option('onEvent', {
+    type: { kind: 'function' },
+    defaultDoc: 'none',
+    env: false,
+    doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `store-error`. Never a raw token or secret. A throwing listener never breaks a request.',
+  }),
+  option('routes', { type: { kind: 'group' }, defaultDoc: '', env: false }),
+  option('routes.prefix', {
+    type: { kind: 'string' },
+    default: '/auth',
+    defaultDoc: "`'/auth'`",
+    refine: routesPrefix,
+    doc: "Where the auth routes live (Fastify registers them there; Koa's `routes()` default; the refresh cookie path).",
+  }),
+  option('csrf', {
+    type: { kind: 'group', off: true },
+    defaultDoc: 'on',
+    doc: 'Cookie-authenticated unsafe requests (and login) from another origin get 403 `CSRF_FAILED`: `Sec-Fetch-Site` when the browser sends it, else `Origin` against `Host`. `false` to turn off.',
+  }),
+  option('csrf.trustedOrigins', {
+    type: { kind: 'list' },
+    default: [],
+    defaultDoc: 'none',
+    refine: trustedOrigins,
+    doc: "Other origins allowed, e.g. `['https://app.example.com']`. From the environment: comma-separated.",
+  }),
+  option('maxTokenBytes', {
+    type: { kind: 'integer', min: 256, max: 65536 },
+    default: 4096,
+    defaultDoc: '`4096`',
+    unit: 'bytes',
+    doc: 'Longer tokens are `TOKEN_INVALID` before any parsing.',
+  }),
+  option('verifiedCacheSize', {
+    type: { kind: 'integer', min: 0, max: 10_000_000 },
+    default: 10_000,
+    defaultDoc: '`10000`',
+    doc: 'Tokens whose signature jose verified are remembered (by exact token string) so the signature is not recomputed on every request. Expiry and the store record are still checked on every request. `0` disables.',
+  }),
+  option('clock', {
+    type: { kind: 'function' },
+    default: () => Math.floor(Date.now() / 1000),
+    defaultDoc: '`Date.now` in seconds',
+    env: false,
+    doc: '`() => epoch seconds`, for tests.',
+  }),
+] as const;
+
+export type OptionPath = (typeof OPTION_TABLE)[number]['path'];
+type EntryAt<P extends OptionPath> = Extract<(typeof OPTION_TABLE)[number], { path: P }>;
+
+/**
+ * The resolved value at `path`: undefined for an option with no default, or with a derived one
+ * that may be undefined (a `derive` returning `any` counts as such: type its result).
+ */
+export type OptionValue<P extends OptionPath> =
+  | KindValue<EntryAt<P>['type']>
+  | (EntryAt<P> extends { default: unknown }
+      ? never
+      : EntryAt<P> extends { derive: (...args: any[]) => infer R }
+        ? undefined extends R
+          ? undefined
+          : never
+        : undefined);
+
+export const OPTIONS_BY_PATH: ReadonlyMap<string, OptionEntry> = new Map(OPTION_TABLE.map(e => [e.path, e as OptionEntry]));
+
+/** The entries directly under `group` ('' for the top level). */
+export function childrenOf(group: string): OptionEntry[] {
+  return (OPTION_TABLE as readonly OptionEntry[]).filter(e =>
+    group === '' ? !e.path.includes('.') : e.path.startsWith(group + '.') && !e.path.slice(group.length + 1).includes('.'),
+  );
+}

@@ -1,0 +1,95 @@
+/** The drop-in routes: which one a method and path name, and running it to a reply. */
+import type { Context } from './context.js';
+import type { ErrorCode } from './errors.js';
+import { authenticate } from './flows/authenticate.js';
+import { readJsonBody } from './flows/body.js';
+import { login } from './flows/login.js';
+import { logout } from './flows/logout.js';
+import { rotatePair } from './flows/pair.js';
+import { refreshSliding } from './flows/sliding.js';
+import { isCrossOrigin } from './lib/csrf.js';
+import { readCredentials, refreshTokenOf } from './credentials.js';
+import { refuse, type Ok } from './outcome.js';
+import { reject } from './reject.js';
+import { jsonReply } from './reply.js';
+import type { AuthResult, HttpReply, HttpRequest, JsonObject, RouteName, Session } from './types.js';
+
+/**
+ * A verdict the middleware already reached on this request stands in the refresh route:
+ * re-running it would report a revoked family as SESSION_ENDED instead of REFRESH_REUSED,
+ * or hit a failing store twice.
+ */
+const FINAL: ReadonlySet<ErrorCode> = new Set(['SESSION_ENDED', 'REFRESH_REUSED', 'BINDING_MISMATCH', 'CSRF_FAILED', 'STORE_UNAVAILABLE']);
+
+export function matchRoute(ctx: Context, method: string, rel: string): RouteName | null {
+  const path = rel.length > 1 && rel.endsWith('/') ? rel.slice(0, -1) : rel;
+  switch (path) {
+    case '/login':
+      return method === 'POST' ? 'login' : null;
+    case '/refresh':
+      return method === 'POST' && ctx.o.refreshable ? 'refresh' : null;
+    case '/logout':
+      return method === 'POST' ? 'logout' : null;
+    case '/session':
+      return method === 'GET' || method === 'HEAD' ? 'session' : null;
+    default:
+      return null;
+  }
+}
+
+/** Runs a route to its reply. `prior` is the middleware's result for this request, when it ran. */
+export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, prior?: AuthResult): Promise<HttpReply> {
+  try {
+    if (name === 'session') {
+      const r = prior ?? (await authenticate(ctx, req));
+      return r.ok ? jsonReply(200, sessionBody(ctx, r.session)) : r.reply;
+    }
+    const csrf = ctx.o.csrf;
+    if (csrf && isCrossOrigin(req, csrf.trustedOrigins)) throw reject('CSRF_FAILED', 'cross-origin', 'none');
+    if (name === 'login') {
+      const r = await login(ctx, req);
+      return jsonReply(200, r.body, r.cookies);
+    }
+    if (name === 'logout') return await logout(ctx, req);
+    return await refresh(ctx, req, prior);
+  } catch (err) {
+    return refuse(ctx, req, err).reply;
+  }
+}
+
+async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undefined): Promise<HttpReply> {
+  if (prior?.ok && prior.refreshed) return issuedReply(ctx, prior as Ok, []); // the middleware already set the cookies
+  if (prior && !prior.ok && FINAL.has(prior.error.code)) return prior.reply;
+  const codec = await ctx.keys.forRequest();
+  const now = ctx.now();
+  if (ctx.o.mode === 'pair') {
+    let token = refreshTokenOf(readCredentials(req, ctx.jar));
+    if (token === undefined && ctx.o.tokenInLoginBody) token = await bodyRefreshToken(req);
+    if (token === undefined) throw reject('TOKEN_MISSING', 'no-refresh-token', 'none');
+    const r = await rotatePair(ctx, req, codec, token, now);
+    return issuedReply(ctx, r, r.cookies);
+  }
+  const r = prior ?? (await authenticate(ctx, req));
+  if (!r.ok) return r.reply;
+  if (r.session.kind !== 'session') throw reject('TOKEN_INVALID', 'not-refreshable', 'none');
+  const reissued = await refreshSliding(ctx, req, codec, r.session.id, r.session.subject, now);
+  return issuedReply(ctx, reissued, reissued.cookies);
+}
+
+function sessionBody(ctx: Context, s: Session): JsonObject {
+  return { user: s.user, id: s.id, kind: s.kind, mode: ctx.o.mode, createdAt: s.createdAt, expiresAt: s.expiresAt, sessionExpiresAt: s.sessionExpiresAt };
+}
+
+function issuedReply(ctx: Context, r: Ok, cookies: readonly string[]): HttpReply {
+  const body = sessionBody(ctx, r.session);
+  if (ctx.o.tokenInLoginBody && r.issued) Object.assign(body, r.issued);
+  return jsonReply(200, body, cookies);
+}
+
+async function bodyRefreshToken(req: HttpRequest): Promise<string | undefined> {
+  const body = await readJsonBody(req);
+  const t = (body as { refreshToken?: unknown } | undefined)?.refreshToken;
+  if (t === undefined) return undefined;
+  if (typeof t !== 'string') throw reject('BAD_REQUEST', 'refresh-token-shape', 'none');
+  return t;
+}
