@@ -2,21 +2,34 @@
 import express from 'express';
 import { tessera } from '@tessera/express';
 import { needsSetup } from '@tessera/config';
-import { loadConfig, page, port, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { errorReply, fail, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
-if (needsSetup(store)) await store.setup(); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
+if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
 const app = express();
 if (trustProxy !== undefined) app.set('trust proxy', trustProxySetting(trustProxy));
 
-const auth = tessera({ ...options, verifyCredentials });
+const auth = await startup(() => tessera({ ...options, verifyCredentials }));
+// Loads the signing secret (from the store when TESSERA_SECRET is unset): a broken store or
+// secret stops start-up here with one line, instead of failing every request later.
+await startup(() => auth.core.ready());
+
 app.use(auth); // req.tessera on every request (null when anonymous)
 app.use('/auth', auth.routes()); // POST login, refresh, logout; GET session
 app.get('/api/me', auth.requireSession(), (req, res) => res.json({ user: req.tessera.user }));
 app.get('/', (_req, res) => res.type('html').send(page('Express')));
+// Last: anything that escaped a route. A bug answers { error: { code: 'INTERNAL' } } 500, never a stack trace.
+app.use((err, req, res, _next) => {
+  if (res.headersSent) return void req.socket?.destroy();
+  const { status, body } = errorReply(err);
+  res.status(status).set('Cache-Control', 'no-store').json(body);
+});
 
-const server = app.listen(port(), () => console.log(`Tessera Express demo on http://localhost:${server.address().port}`));
+const server = app.listen(port(), err => {
+  if (err) fail('start-up failed', err);
+  console.log(`Tessera Express demo on http://localhost:${server.address().port}`);
+});
 const stop = () => server.close(() => auth.core.close().finally(() => process.exit(0)));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -2,18 +2,29 @@
 import Fastify from 'fastify';
 import { tessera } from '@tessera/fastify';
 import { needsSetup } from '@tessera/config';
-import { loadConfig, page, port, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { errorReply, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
-if (needsSetup(store)) await store.setup(); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
+if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
 const app = Fastify({ trustProxy: trustProxySetting(trustProxy) ?? false });
-await app.register(tessera, { ...options, verifyCredentials }); // request.tessera; routes under /auth
+// Before registering anything, so every plugin's routes fall back to it: a bug answers
+// { error: { code: 'INTERNAL' } } 500, never a stack trace or the error's message.
+app.setErrorHandler((err, _request, reply) => {
+  const { status, body } = errorReply(err);
+  return reply.code(status).header('cache-control', 'no-store').send(body);
+});
+await startup(async () => {
+  await app.register(tessera, { ...options, verifyCredentials }); // request.tessera; routes under /auth
+});
+// Loads the signing secret (from the store when TESSERA_SECRET is unset): a broken store or
+// secret stops start-up here with one line, instead of failing every request later.
+await startup(() => app.tessera.core.ready());
 app.get('/api/me', { onRequest: app.tessera.requireSession() }, async request => ({ user: request.tessera.user }));
 app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page('Fastify')));
 app.addHook('onClose', async () => app.tessera.core.close());
 
-const address = await app.listen({ port: port(), host: process.env.HOST ?? '::' });
+const address = await startup(() => app.listen({ port: port(), host: process.env.HOST ?? '::' }));
 console.log(`Tessera Fastify demo on ${address}`);
 const stop = () => app.close().finally(() => process.exit(0));
 process.on('SIGTERM', stop);

@@ -1,6 +1,6 @@
 // Shared bits of the three example apps: demo users, configuration from TESSERA_*, the HTML page.
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { ConfigError } from '@tessera/core';
+import { ConfigError, ERRORS } from '@tessera/core';
 import { fromEnv } from '@tessera/config';
 
 /** Demo users (documented in examples/README.md). Never ship real users like this. */
@@ -18,19 +18,58 @@ export async function verifyCredentials({ username, password }) {
   return entry && ok ? entry.user : null;
 }
 
+/** An error as one line of text: its message's first line, never its stack. */
+export function oneLine(err) {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0].trim().slice(0, 300) || (err instanceof Error ? err.name : 'unknown error');
+}
+
+/** Stops start-up: one line on stderr, exit code 1, no stack trace. */
+export function fail(what, err) {
+  console.error(`tessera: ${what}: ${oneLine(err)}`);
+  process.exit(1);
+}
+
+/**
+ * Runs one start-up step (building the middleware, store setup, loading the secret, listening);
+ * a failure stops start-up with one line naming the problem. A bad TESSERA_* value is reported
+ * as a configuration error naming the variable.
+ */
+export async function startup(fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    fail(err instanceof ConfigError ? 'configuration error' : 'start-up failed', err);
+  }
+}
+
 /** TESSERA_* -> options and store; a bad value stops start-up with a message naming the variable. */
 export async function loadConfig() {
-  try {
-    const cfg = await fromEnv(process.env);
-    for (const name of cfg.unknown) console.warn(`tessera: ignoring unknown variable ${name}`);
-    return cfg;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`tessera: configuration error: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
+  const cfg = await startup(() => fromEnv(process.env));
+  for (const name of cfg.unknown) console.warn(`tessera: ignoring unknown variable ${name}`);
+  return cfg;
+}
+
+/** The only 500 the demo ever answers: a bug in the app's own code. Nothing about the error is sent. */
+export const INTERNAL_ERROR = Object.freeze({ error: { code: 'INTERNAL', message: 'Internal error.' } });
+
+/**
+ * What to answer for an error that reached the framework's error handler: a client error the
+ * framework itself raised (a body parser's 400/413/415, a bad URL) is the contract's
+ * 400 BAD_REQUEST; anything else is a bug: 500 INTERNAL, logged as one line.
+ */
+export function errorReply(err) {
+  const status = Number(err?.status ?? err?.statusCode);
+  if (status >= 400 && status < 500) {
+    return { status: ERRORS.BAD_REQUEST.status, body: { error: { code: 'BAD_REQUEST', message: ERRORS.BAD_REQUEST.message } } };
   }
+  logInternal(err);
+  return { status: 500, body: INTERNAL_ERROR };
+}
+
+/** One line on stderr for a bug, without the stack trace. */
+export function logInternal(err) {
+  console.error(`tessera demo: internal error: ${err instanceof Error ? err.name : 'Error'}: ${oneLine(err)}`);
 }
 
 /** PORT (default 3000) with a clear message when it is not a port number. */

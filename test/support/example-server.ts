@@ -21,19 +21,27 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(framework: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+export interface StartOptions {
+  /** Extra node options before the script, e.g. ['--import', url] to preload a module. */
+  nodeArgs?: string[];
+}
+
+export async function startServer(framework: string, env: Record<string, string>, options: StartOptions = {}): Promise<{ url: string; child: ChildProcess; output(): string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'examples', framework, 'server.js')], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'examples', framework, 'server.js')], {
     cwd: join(ROOT, 'examples', framework),
     env: { ...cleanEnv(), ...env, PORT: String(port), HOST: '127.0.0.1', NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Everything the app writes, also after start-up (its log lines).
   let output = '';
   await new Promise<void>((res, rej) => {
+    let started = false;
     const timer = setTimeout(() => rej(new Error(`${framework} did not start: ${output}`)), 20_000);
     const onData = (d: Buffer) => {
       output += d.toString();
-      if (/demo on/.test(output)) {
+      if (!started && /demo on/.test(output)) {
+        started = true;
         clearTimeout(timer);
         res();
       }
@@ -42,10 +50,10 @@ export async function startServer(framework: string, env: Record<string, string>
     child.stderr!.on('data', onData);
     child.once('exit', code => {
       clearTimeout(timer);
-      rej(new Error(`${framework} exited with ${code}: ${output}`));
+      if (!started) rej(new Error(`${framework} exited with ${code}: ${output}`));
     });
   });
-  return { url: `http://127.0.0.1:${port}`, child };
+  return { url: `http://127.0.0.1:${port}`, child, output: () => output };
 }
 
 export async function stop(child: ChildProcess | undefined): Promise<void> {

@@ -101,7 +101,8 @@ export class Keys {
       throw new StoreError(`could not load the generated secret from the store: ${redact(err instanceof Error ? err.message : String(err))}`);
     }
     // Never echo what the store returned: it may be a secret, or garbage that looks like one.
-    if (typeof secret !== 'string' || Buffer.byteLength(secret, 'utf8') < 32) {
+    // A crash can leave NUL bytes or whitespace; a generated secret is base64url, so refuse controls and spaces.
+    if (typeof secret !== 'string' || Buffer.byteLength(secret, 'utf8') < 32 || /[\x00-\x20\x7f]/.test(secret)) {
       throw new ConfigError(
         'secret',
         'the generated secret kept in the store is unusable (not a string of at least 32 bytes); remove it from the store or set `secret`',

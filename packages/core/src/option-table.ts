@@ -200,7 +200,7 @@ export const OPTION_TABLE = [
     type: { kind: 'store', methods: ['get', 'put', 'touch', 'rotate', 'revoke', 'list', 'purgeExpired', 'close'] },
     defaultDoc: 'file store in `./.tessera`',
     env: false,
-    doc: 'A `TokenStore` (see Stores). `@tessera/core` alone defaults to a memory store. From the environment: `TESSERA_STORE`, a store URL (`@tessera/config`).',
+    doc: 'A `TokenStore` (see Stores). `createTessera()` from `@tessera/core` needs one given (e.g. `new MemoryStore()`). From the environment: `TESSERA_STORE`, a store URL (`@tessera/config`).',
   }),
   option('storeTimeout', {
     type: { kind: 'duration', min: 0.001, max: 600, ms: true },

@@ -1,5 +1,5 @@
 /**
- * Store conformance suite (DESIGN.md sections 4 and 7): every TokenStore runs the same cases.
+ * Store conformance suite: every TokenStore runs the same cases.
  *
  *   defineStoreSuite('redis', () => new RedisStore({ client, prefix: uniquePrefix() }), {
  *     skip: await redisAvailable(),

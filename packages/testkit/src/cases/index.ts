@@ -17,6 +17,8 @@ import slidingRefresh from './sliding-refresh.js';
 import staleTokens from './stale-tokens.js';
 import storeFailure from './store-failure.js';
 import storeTracking from './store-tracking.js';
+import badBodies from './bad-bodies.js';
+import brokenSecret from './broken-secret.js';
 
 /** One file per behaviour; each registers its own describe block. */
 export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
@@ -38,4 +40,6 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   admin,
   events,
   tokenOptions,
+  badBodies,
+  brokenSecret,
 ];
