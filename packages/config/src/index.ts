@@ -3,7 +3,7 @@
  * any store by configuration alone (`TESSERA_STORE=redis://…`).
  */
 import { ConfigError, MemoryStore, type TesseraOptions, type TokenStore } from '@tessera/core';
-import { FileStore } from '@tessera/store-file';
+import { FileStore, defaultStore } from '@tessera/store-file';
 import { optionsFromEnv } from './env.js';
 
 export { optionsFromEnv, parseTokenExpiration } from './env.js';
@@ -19,7 +19,6 @@ export function needsSetup(store: TokenStore): store is SetupableStore {
   return typeof (store as Partial<SetupableStore>).setup === 'function';
 }
 
-const DEFAULT_FILE_DIR = '.tessera';
 
 async function importStore(pkg: string, variable: string): Promise<Record<string, unknown>> {
   try {
@@ -42,8 +41,8 @@ export async function openStore(url: string, variable = 'TESSERA_STORE'): Promis
     case 'memory':
       return new MemoryStore();
     case 'file': {
-      const dir = u.slice('file:'.length).replace(/^\/\/(?=\/)/, '') || DEFAULT_FILE_DIR;
-      return new FileStore({ dir });
+      const dir = u.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+      return dir ? new FileStore({ dir }) : defaultStore();
     }
     case 'redis':
     case 'rediss': {
@@ -95,6 +94,6 @@ export interface EnvSetup {
 /** Reads TESSERA_* and opens the store. Throws ConfigError naming the variable on a bad value. */
 export async function fromEnv(env: Record<string, string | undefined> = process.env, base: TesseraOptions = {}): Promise<EnvSetup> {
   const cfg = optionsFromEnv(env, base);
-  const store = base.store ?? (await openStore(cfg.storeUrl ?? `file:${DEFAULT_FILE_DIR}`));
+  const store = base.store ?? (cfg.storeUrl === undefined ? defaultStore() : await openStore(cfg.storeUrl));
   return { options: { ...cfg.options, store }, store, trustProxy: cfg.trustProxy, unknown: cfg.unknown };
 }

@@ -71,6 +71,7 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
   }
   const r = prior ?? (await authenticate(ctx, req));
   if (!r.ok) return r.reply;
+  if (r.refreshed) return issuedReply(ctx, r as Ok, r.cookies); // reissued on the way in (refresh window)
   if (r.session.kind !== 'session') throw reject('TOKEN_INVALID', 'not-refreshable', 'none');
   const reissued = await refreshSliding(ctx, req, codec, r.session.id, r.session.subject, now);
   return issuedReply(ctx, reissued, reissued.cookies);

@@ -65,10 +65,10 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     record.ip = peer;
     if (o.bindClientIp) record.binding = o.bindClientIp;
   }
-  await ctx.store.put(record);
   const secure = secureOf(req);
   const body: JsonObject = { user: record.user!, expiresAt: sessionExp };
   if (o.mode === 'sliding') {
+    await ctx.store.put(record);
     const token = await codec.sign('session', claimsFor(record, randomId(), now, sessionExp));
     ctx.emit(() => ({ type: 'issued', at: now, kind: 'session', sessionId: sid, subject: user.id, tenant }));
     if (o.tokenInLoginBody) body.token = token;
@@ -76,7 +76,9 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
   }
   const refresh: TokenRecord = { id: randomId(), kind: 'refresh', subject: user.id, family: sid, createdAt: now, lastSeenAt: now, expiresAt: sessionExp, revokedAt: null };
   if (tenant !== null) refresh.tenant = tenant;
+  // The refresh record first: if the session write then fails, no listed session is left behind.
   await ctx.store.put(refresh);
+  await ctx.store.put(record);
   const accessExp = Math.min(now + o.accessTtl, sessionExp);
   const accessToken = await codec.sign('access', claimsFor(record, randomId(), now, accessExp));
   const refreshToken = await codec.sign('refresh', claimsFor(record, refresh.id, now, sessionExp));

@@ -27,6 +27,11 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
   const next: TokenRecord = { id: randomId(), kind: 'refresh', subject: session.subject, family: session.id, createdAt: now, lastSeenAt: now, expiresAt: exp, revokedAt: null };
   if (session.tenant != null) next.tenant = session.tenant;
 
+  // The session record first: if this write fails, nothing is consumed and the client may retry
+  // with the same refresh token (after the rotation it would be a reuse).
+  const sessionExp = Math.max(session.expiresAt ?? 0, exp);
+  if (!(await ctx.store.touch(session.id, now, sessionExp))) throw reject('SESSION_ENDED', 'revoked', 'all', claims.sid, claims.sub);
+
   const result = await ctx.store.rotate(claims.jti, next, now);
   let current = next;
   let grace = false;
@@ -34,9 +39,6 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
     current = await successorWithinGrace(ctx, claims, session, result.current, now);
     grace = true;
   }
-
-  const sessionExp = Math.max(session.expiresAt ?? 0, current.expiresAt ?? 0);
-  if (!(await ctx.store.touch(session.id, now, sessionExp))) throw reject('SESSION_ENDED', 'revoked', 'all', claims.sid, claims.sub);
 
   const refreshExp = current.expiresAt ?? exp;
   const accessExp = Math.min(now + o.accessTtl, refreshExp);
