@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ConfigError } from '@tessera/core';
+import { ConfigError, type User } from '@tessera/core';
 import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { PostgresStore, postgresStore, PURGE_BATCH } from '../../packages/store-postgres/src/index.js';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
@@ -209,7 +209,7 @@ describe('postgres store: unreachable server and options', () => {
     const store = postgresStore({ url: URL, table: newTable() });
     try {
       await store.setup();
-      await store.put(rec('t1', { kind: 'session', user: { id: 'u1', n: 1 }, ip: '192.0.2.1', binding: 'exact', absoluteExpiresAt: T + 9, tenant: 'acme' }));
+      await store.put(rec('t1', { kind: 'session', user: { id: 'u1', n: 1 } as User, ip: '192.0.2.1', binding: 'exact', absoluteExpiresAt: T + 9, tenant: 'acme' }));
       const row = (await store.pool.query(`SELECT * FROM "${store.table}" WHERE id = 't1'`)).rows[0];
       expect(row).toMatchObject({ kind: 'session', subject: 'u1', family: 'f1', created_at: String(T - 10), expires_at: String(T + 3600), revoked_at: null });
       expect(row.data).toEqual({ user: { id: 'u1', n: 1 }, ip: '192.0.2.1', binding: 'exact', absoluteExpiresAt: T + 9, tenant: 'acme' });
@@ -297,7 +297,7 @@ describe('postgres store: unreachable server and options', () => {
           kind: 'session',
           subject: `user${i % 1000}`,
           family: `fam${i}`,
-          user: { id: `user${i % 1000}`, name: `User ${i}` },
+          user: { id: `user${i % 1000}`, name: `User ${i}` } as User,
           ip: '198.51.100.4',
           binding: 'exact',
         }),

@@ -3,6 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
+import type { User } from '@tessera/core';
 import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { RedisStore } from '@tessera/store-redis';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
@@ -288,7 +289,7 @@ describe('redis store: unreachable server', () => {
     for (const client of [admin, new Redis({ host: HOST, port: PORT, maxRetriesPerRequest: 1 })]) {
       const store = new RedisStore({ client, prefix: prefix() });
       const subject = `u_${randomBytes(4).toString('hex')}`;
-      const records = Array.from({ length: 5000 }, (_, i) => rec({ subject, kind: i % 2 ? 'refresh' : 'session', user: i % 2 ? undefined : { id: subject, roles: [] } }));
+      const records = Array.from({ length: 5000 }, (_, i) => rec({ subject, kind: i % 2 ? 'refresh' : 'session', user: i % 2 ? undefined : ({ id: subject, roles: [] }) as User }));
       await store.putMany(records);
       await expect(store.get(records[4321]!.id)).resolves.toEqual(records[4321]);
       await expect(store.get(records[10]!.id)).resolves.toEqual(records[10]);

@@ -22,7 +22,7 @@ export type TesseraEvent =
       sessionId?: string;
       subject?: string;
     })
-  | (Base & { type: 'revoked'; by: 'logout' | 'admin' | 'reuse'; where: RevokeWhere; count: number })
+  | (Base & { type: 'revoked'; by: 'logout' | 'login' | 'admin' | 'reuse'; where: RevokeWhere; count: number })
   | (Base & { type: 'reuse-detected'; sessionId: string; subject: string; tokenId: string })
   | (Base & { type: 'store-error'; operation: string; message: string });
 

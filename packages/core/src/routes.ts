@@ -78,7 +78,7 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
 }
 
 function sessionBody(ctx: Context, s: Session): JsonObject {
-  return { user: s.user, id: s.id, kind: s.kind, mode: ctx.o.mode, createdAt: s.createdAt, expiresAt: s.expiresAt, sessionExpiresAt: s.sessionExpiresAt };
+  return { user: s.user as unknown as JsonObject, id: s.id, kind: s.kind, mode: ctx.o.mode, createdAt: s.createdAt, expiresAt: s.expiresAt, sessionExpiresAt: s.sessionExpiresAt };
 }
 
 function issuedReply(ctx: Context, r: Ok, cookies: readonly string[]): HttpReply {

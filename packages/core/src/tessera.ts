@@ -34,14 +34,14 @@ export interface Tessera {
    * Same records, cookies and events as the login route; send `cookies` as Set-Cookie headers
    * (the framework packages do it for you). A failing store gives `{ ok: false, reply }`.
    */
-  issue(req: HttpRequest, user: User): Promise<AuthResult>;
+  issue<U extends User>(req: HttpRequest, user: U): Promise<AuthResult>;
   /** Runs a drop-in route (login, refresh, logout, session) to its reply. */
   route(name: RouteName, req: HttpRequest, prior?: AuthResult): Promise<HttpReply>;
   listSessions(subject: string, page?: Page): Promise<{ sessions: SessionInfo[]; cursor: string | null }>;
   revokeSession(sessionId: string): Promise<number>;
   revokeUser(subject: string): Promise<number>;
   revokeAll(): Promise<number>;
-  createApiToken(input: CreateApiTokenInput): Promise<{ token: string; info: SessionInfo }>;
+  createApiToken<U extends User>(input: CreateApiTokenInput<U>): Promise<{ token: string; info: SessionInfo }>;
   listApiTokens(subject: string, page?: Page): Promise<{ tokens: SessionInfo[]; cursor: string | null }>;
   revokeApiToken(id: string): Promise<number>;
   /** Summary of one session or API-token record (null when absent). */

@@ -23,8 +23,18 @@ export interface HttpReply {
   body: JsonObject | null;
 }
 
-/** A user as returned by `verifyCredentials`. `id` becomes the token subject. */
-export interface User extends JsonObject {
+/**
+ * The app's user, as `verifyCredentials` or `issue()` hands it over; `id` becomes the token
+ * subject. Declare your own fields once, and every framework package types them:
+ *
+ *     declare module '@tessera/core' {
+ *       interface User { name: string; roles: string[] }
+ *     }
+ *
+ * It is stored as JSON: a `Date` comes back as its ISO string, `undefined` fields are dropped, and
+ * functions, symbols, bigints and cycles are refused with a TypeError naming the field.
+ */
+export interface User {
   id: string;
 }
 

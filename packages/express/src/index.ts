@@ -8,6 +8,7 @@ import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { appendCookies, send, toRequest } from './adapt.js';
+import './augment.js'; // carries the `req.tessera` typing into the published declarations
 import { attach, resultOf } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';

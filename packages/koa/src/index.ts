@@ -8,6 +8,7 @@ import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
 import { appendCookies, send, toRequest } from './adapt.js';
+import './augment.js'; // carries the `ctx.state.tessera` typing into the published declarations
 import { results } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';

@@ -32,7 +32,7 @@ export interface MountSetup {
 export type Mount = (auth: Tessera, setup: MountSetup) => Promise<{ url: string; close(): Promise<void> }>;
 
 /** Admin routes are mounted at /auth/admin with this policy. */
-export const isAdmin = (s: Session): boolean => s.user.role === 'admin';
+export const isAdmin = (s: Session): boolean => (s.user as { role?: string }).role === 'admin';
 
 export interface TestApp {
   url: string;

@@ -95,7 +95,8 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
   });
   if (options.teardown) afterAll(options.teardown);
 
-  function rec(kind: RecordKind, over: Partial<TokenRecord> = {}): TokenRecord {
+  /** Overrides for a test record; `user` is any JSON object with an id (stores keep it as JSON). */
+  function rec(kind: RecordKind, over: Omit<Partial<TokenRecord>, 'user'> & { user?: object } = {}): TokenRecord {
     const id = over.id ?? rid(kind.slice(0, 3));
     const subject = over.subject ?? rid('user');
     const base: TokenRecord = {
@@ -111,7 +112,7 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
     if (kind === 'session') base.user = { id: subject };
     if (kind === 'refresh') Object.assign(base, { rotatedAt: null, replacedBy: null, reuseCount: 0 });
     if (kind === 'api') Object.assign(base, { secretHash: randomBytes(32).toString('base64url'), label: 'ci' });
-    return { ...base, ...over };
+    return { ...base, ...(over as Partial<TokenRecord>) };
   }
 
   async function mustGet(id: string): Promise<TokenRecord> {

@@ -9,6 +9,7 @@ import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Duration } from '../options.js';
+import { storableUser } from '../lib/json-user.js';
 import type { HttpRequest, User } from '../types.js';
 import { maybeTouch, toSession } from './checks.js';
 import { infoOf, type SessionInfo } from './admin.js';
@@ -16,8 +17,8 @@ import { infoOf, type SessionInfo } from './admin.js';
 export const API_PREFIX = 'tsr_';
 const API_TOKEN = /^tsr_([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$/;
 
-export interface CreateApiTokenInput {
-  user: User;
+export interface CreateApiTokenInput<U extends User = User> {
+  user: U;
   label?: string;
   /** Lifetime; omitted or null = never expires (revocable). */
   ttl?: Duration | null;
@@ -41,8 +42,7 @@ export async function authenticateApiToken(ctx: Context, req: HttpRequest, beare
 }
 
 export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; info: SessionInfo }> {
-  const user = input?.user;
-  if (!user || typeof user.id !== 'string' || !user.id) throw new TypeError('createApiToken: user with a string `id` is required');
+  const user = storableUser(input?.user);
   const now = ctx.now();
   let expiresAt: number | null = null;
   if (input.ttl !== undefined && input.ttl !== null) {
@@ -61,7 +61,7 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
     lastSeenAt: now,
     expiresAt,
     revokedAt: null,
-    user: JSON.parse(JSON.stringify(user)) as User,
+    user,
     secretHash: sha256(secret),
   };
   if (input.label) record.label = String(input.label).slice(0, 200);

@@ -7,6 +7,9 @@ import type { TokenRecord } from '../store.js';
 import type { HttpRequest, JsonObject, User } from '../types.js';
 import { claimsFor, toSession } from './checks.js';
 import { readJsonBody } from './body.js';
+import { endSessions, presentedSessions } from './presented.js';
+import { readCredentials } from '../credentials.js';
+import { storableUser } from '../lib/json-user.js';
 
 const MAX_CREDENTIAL_LENGTH = 1024;
 
@@ -37,12 +40,13 @@ export async function login(ctx: Context, req: HttpRequest): Promise<Ok & { body
  * Basic, a sign-up: anything). Stores the record, signs the token(s) and returns the cookies.
  */
 export async function issue(ctx: Context, req: HttpRequest, user: User, peer: string | null = peerOf(req)): Promise<Ok & { body: JsonObject }> {
-  if (typeof user !== 'object' || user === null || typeof user.id !== 'string' || user.id.length === 0) {
-    throw new TypeError('a session needs a user object with a non-empty string `id`');
-  }
+  const stored = storableUser(user);
   const codec = await ctx.keys.forRequest();
   const o = ctx.o;
   const now = ctx.now();
+  // Fixation: a login (any way) ends the session the request presented, so a token planted
+  // before the victim logs in does not become the victim's session.
+  await endSessions(ctx, await presentedSessions(ctx, codec, readCredentials(req, ctx.jar), now), 'login', now);
   const sid = randomId();
   const absolute = o.absoluteTimeout > 0 ? now + o.absoluteTimeout : null;
   const lifetime = o.mode === 'pair' ? o.refreshTtl : o.ttl;
@@ -57,7 +61,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     lastSeenAt: now,
     expiresAt: sessionExp,
     revokedAt: null,
-    user: JSON.parse(JSON.stringify(user)) as User,
+    user: stored,
   };
   if (tenant !== null) record.tenant = tenant;
   if (absolute !== null) record.absoluteExpiresAt = absolute;
@@ -66,7 +70,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     if (o.bindClientIp) record.binding = o.bindClientIp;
   }
   const secure = secureOf(req);
-  const body: JsonObject = { user: record.user!, expiresAt: sessionExp };
+  const body: JsonObject = { user: stored as unknown as JsonObject, expiresAt: sessionExp };
   if (o.mode === 'sliding') {
     await ctx.store.put(record);
     const token = await codec.sign('session', claimsFor(record, randomId(), now, sessionExp));
