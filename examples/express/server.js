@@ -2,7 +2,7 @@
 import express from 'express';
 import { tessera } from '@tessera/express';
 import { needsSetup } from '@tessera/config';
-import { errorReply, fail, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
@@ -16,8 +16,22 @@ const auth = await startup(() => tessera({ ...options, verifyCredentials }));
 await startup(() => auth.core.ready());
 
 app.use(auth); // req.tessera on every request (null when anonymous)
+app.use('/auth/admin', auth.adminRoutes({ isAdmin })); // own sessions for everyone; alice may act on anyone's
 app.use('/auth', auth.routes()); // POST login, refresh, logout; GET session
+// A session started by the app's own authentication (here HTTP Basic; an SSO callback works the same way).
+app.post('/auth/basic', async (req, res, next) => {
+  try {
+    const user = await basicUser(req.get('authorization'));
+    if (!user) return void res.status(401).set('Cache-Control', 'no-store').json(LOGIN_FAILED);
+    await auth.issue(req, res, user);
+    res.set('Cache-Control', 'no-store').json({ user });
+  } catch (err) {
+    next(err);
+  }
+});
 app.get('/api/me', auth.requireSession(), (req, res) => res.json({ user: req.tessera.user }));
+// A sensitive action: only for a login younger than freshAge (TESSERA_FRESH_AGE), else 401 REAUTH_REQUIRED.
+app.post('/api/sensitive', auth.requireFresh(), (_req, res) => res.json({ ok: true }));
 app.get('/', (_req, res) => res.type('html').send(page('Express')));
 // Last: anything that escaped a route. A bug answers { error: { code: 'INTERNAL' } } 500, never a stack trace.
 app.use((err, req, res, _next) => {

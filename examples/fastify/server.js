@@ -2,7 +2,7 @@
 import Fastify from 'fastify';
 import { tessera } from '@tessera/fastify';
 import { needsSetup } from '@tessera/config';
-import { errorReply, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { LOGIN_FAILED, basicUser, errorReply, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
@@ -15,12 +15,23 @@ app.setErrorHandler((err, _request, reply) => {
   return reply.code(status).header('cache-control', 'no-store').send(body);
 });
 await startup(async () => {
-  await app.register(tessera, { ...options, verifyCredentials }); // request.tessera; routes under /auth
+  // request.tessera; routes under /auth; admin routes under /auth/admin (own sessions for everyone; alice may act on anyone's)
+  await app.register(tessera, { ...options, verifyCredentials, admin: { isAdmin } });
 });
 // Loads the signing secret (from the store when TESSERA_SECRET is unset): a broken store or
 // secret stops start-up here with one line, instead of failing every request later.
 await startup(() => app.tessera.core.ready());
 app.get('/api/me', { onRequest: app.tessera.requireSession() }, async request => ({ user: request.tessera.user }));
+// A session started by the app's own authentication (here HTTP Basic; an SSO callback works the same way).
+app.post('/auth/basic', async (request, reply) => {
+  reply.header('cache-control', 'no-store');
+  const user = await basicUser(request.headers.authorization);
+  if (!user) return reply.code(401).send(LOGIN_FAILED);
+  await app.tessera.issue(request, reply, user);
+  return { user };
+});
+// A sensitive action: only for a login younger than freshAge (TESSERA_FRESH_AGE), else 401 REAUTH_REQUIRED.
+app.post('/api/sensitive', { onRequest: app.tessera.requireFresh() }, async () => ({ ok: true }));
 app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page('Fastify')));
 app.addHook('onClose', async () => app.tessera.core.close());
 

@@ -2,13 +2,19 @@
 import Koa from 'koa';
 import { tessera } from '@tessera/koa';
 import { needsSetup } from '@tessera/config';
-import { errorReply, fail, loadConfig, logInternal, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, logInternal, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
 const app = new Koa();
-if (trustProxy !== undefined) app.proxy = trustProxySetting(trustProxy) !== false;
+// Koa itself trusts all hops or a count, never an address list; Tessera reads TESSERA_TRUST_PROXY
+// itself (the trustProxy option) for IP binding, so a list never lets a client spoof its address.
+const proxySetting = trustProxySetting(trustProxy);
+if (proxySetting === true || typeof proxySetting === 'number') {
+  app.proxy = proxySetting !== 0;
+  if (typeof proxySetting === 'number') app.maxIpsCount = proxySetting;
+}
 
 const auth = await startup(() => tessera({ ...options, verifyCredentials }));
 // Loads the signing secret (from the store when TESSERA_SECRET is unset): a broken store or
@@ -30,9 +36,30 @@ app.use(async (ctx, next) => {
 });
 
 const requireSession = auth.requireSession();
+const requireFresh = auth.requireFresh();
 app.use(auth); // ctx.state.tessera on every request (null when anonymous)
+app.use(auth.adminRoutes({ prefix: '/auth/admin', isAdmin })); // own sessions for everyone; alice may act on anyone's
 app.use(auth.routes({ prefix: '/auth' })); // POST login, refresh, logout; GET session
 app.use(async (ctx, next) => {
+  // A session started by the app's own authentication (here HTTP Basic; an SSO callback works the same way).
+  if (ctx.method === 'POST' && ctx.path === '/auth/basic') {
+    const user = await basicUser(ctx.get('authorization'));
+    ctx.set('Cache-Control', 'no-store');
+    if (!user) {
+      ctx.status = 401;
+      ctx.body = LOGIN_FAILED;
+      return;
+    }
+    await auth.issue(ctx, user);
+    ctx.body = { user };
+    return;
+  }
+  // A sensitive action: only for a login younger than freshAge (TESSERA_FRESH_AGE), else 401 REAUTH_REQUIRED.
+  if (ctx.method === 'POST' && ctx.path === '/api/sensitive') {
+    return requireFresh(ctx, async () => {
+      ctx.body = { ok: true };
+    });
+  }
   if (ctx.method === 'GET' && ctx.path === '/api/me') {
     return requireSession(ctx, async () => {
       ctx.body = { user: ctx.state.tessera.user };

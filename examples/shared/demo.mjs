@@ -1,6 +1,6 @@
 // Shared bits of the three example apps: demo users, configuration from TESSERA_*, the HTML page.
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { ConfigError, ERRORS } from '@tessera/core';
+import { ConfigError, ERRORS, TesseraError } from '@tessera/core';
 import { fromEnv } from '@tessera/config';
 
 /** Demo users (documented in examples/README.md). Never ship real users like this. */
@@ -16,6 +16,26 @@ export async function verifyCredentials({ username, password }) {
   const entry = Object.hasOwn(USERS, username) ? USERS[username] : undefined;
   const ok = timingSafeEqual(digest(password), digest(entry ? entry.password : '\0no-such-user'));
   return entry && ok ? entry.user : null;
+}
+
+/** Who may act on other users' sessions in the admin routes: alice (everyone manages their own). */
+export const isAdmin = session => session.user.id === 'alice';
+
+/** The body of a failed login, as the login route answers it. */
+export const LOGIN_FAILED = Object.freeze({ error: { code: 'LOGIN_FAILED', message: ERRORS.LOGIN_FAILED.message } });
+
+/**
+ * HTTP Basic: `Authorization: Basic base64(user:password)` checked like the login form. The demo's
+ * stand-in for any other way an app authenticates a user (an OIDC or SAML callback, a proxy's
+ * Kerberos header): then it starts the session with the framework package's `issue()`.
+ */
+export async function basicUser(header) {
+  const m = /^Basic +([A-Za-z0-9+/=]{1,1024})$/i.exec(header ?? '');
+  if (!m) return null;
+  const text = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon < 1) return null;
+  return verifyCredentials({ username: text.slice(0, colon), password: text.slice(colon + 1) });
 }
 
 /** An error as one line of text: its message's first line, never its stack. */
@@ -59,6 +79,8 @@ export const INTERNAL_ERROR = Object.freeze({ error: { code: 'INTERNAL', message
  * 400 BAD_REQUEST; anything else is a bug: 500 INTERNAL, logged as one line.
  */
 export function errorReply(err) {
+  // Tessera's own (e.g. a failing store while issuing a session): its contract reply.
+  if (err instanceof TesseraError) return { status: err.status, body: { error: { code: err.code, message: err.message } } };
   const status = Number(err?.status ?? err?.statusCode);
   if (status >= 400 && status < 500) {
     return { status: ERRORS.BAD_REQUEST.status, body: { error: { code: 'BAD_REQUEST', message: ERRORS.BAD_REQUEST.message } } };

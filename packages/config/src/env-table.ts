@@ -16,11 +16,6 @@ export const ENV_EXTRAS = [
     option: '`accessTtl`, `refreshTtl` / `ttl`',
     value: '`accessToken:60,refreshToken:3600` (gateway style) sets `accessTtl` and `refreshTtl`; a plain duration sets `ttl`',
   },
-  {
-    name: 'TESSERA_TRUST_PROXY',
-    option: 'none',
-    value: "examples only: the framework's trust-proxy setting (`true`, a hop count, or addresses), returned as `trustProxy`",
-  },
 ] as const;
 
 export type EnvExtra = (typeof ENV_EXTRAS)[number]['name'];
@@ -53,8 +48,11 @@ export function envValueDoc(t: OptionType): string {
       return 'comma-separated for a keyring';
     case 'list':
       return 'comma-separated';
+    case 'trustProxy':
+      return '`true`, a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`)';
     case 'function':
     case 'store':
+    case 'logger':
       return 'none';
   }
 }

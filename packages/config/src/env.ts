@@ -82,8 +82,17 @@ function convert(name: string, entry: OptionEntry, raw: string): unknown {
     }
     case 'list':
       return commaList(name, raw);
+    case 'trustProxy': {
+      // A number is a hop count (as in Express), so check digits before the true/false words.
+      if (/^\d{1,3}$/.test(v)) return Number(v);
+      const lower = v.toLowerCase();
+      if (TRUE.has(lower)) return true;
+      if (FALSE.has(lower)) return false;
+      return commaList(name, raw);
+    }
     case 'function':
     case 'store':
+    case 'logger':
       throw new Error(`option table: ${entry.path} (${t.kind}) cannot come from the environment`);
   }
 }

@@ -33,11 +33,18 @@ describe('optionsFromEnv', () => {
       idleTimeout: 1800,
       refreshBefore: '25%',
       cookie: { name: 'sid', secure: 'auto', httpOnly: false, persistence: 'session' },
+      trustProxy: 1,
     });
     expect(storeUrl).toBe('redis://127.0.0.1:6379');
     expect(trustProxy).toBe('1');
     expect(unknown).toEqual(['TESSERA_TYPO']);
     expect(resolveOptions(options).refreshBefore).toEqual({ share: 0.25 });
+  });
+
+  it('reads TESSERA_TRUST_PROXY as Express does: a hop count, true/false, or addresses', () => {
+    const t = (v: string) => optionsFromEnv({ TESSERA_TRUST_PROXY: v }).options.trustProxy;
+    expect([t('2'), t('true'), t('off'), t('127.0.0.1,10.0.0.0/8')]).toEqual([2, true, false, ['127.0.0.1', '10.0.0.0/8']]);
+    expect(() => optionsFromEnv({ TESSERA_TRUST_PROXY: 'proxy.example' })).toThrow(/^TESSERA_TRUST_PROXY: not an IP address/);
   });
 
   it('reads the variables the option table adds', () => {
@@ -89,6 +96,8 @@ describe('optionsFromEnv', () => {
           return [SECRET, SECRET];
         case 'list':
           return ['https://a.example', ['https://a.example']];
+        case 'trustProxy':
+          return ['loopback, 10.0.0.0/8', ['loopback', '10.0.0.0/8']];
         default:
           return /(path|prefix)$/i.test(path) ? ['/x', '/x'] : ['x', 'x'];
       }

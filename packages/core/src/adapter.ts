@@ -11,10 +11,14 @@ import { errorReply } from './reply.js';
 import { matchRoute, runRoute } from './routes.js';
 import type { TokenStore } from './store.js';
 import { contextOf, createTessera, isTessera, type Tessera } from './tessera.js';
-import type { AuthResult, HttpReply, HttpRequest, RouteName } from './types.js';
+import type { AuthResult, HttpReply, HttpRequest, Rejection, RouteName, Session, User } from './types.js';
+import { requireFresh } from './flows/fresh.js';
+import { describeStore } from './logger.js';
+import { reshape } from './outcome.js';
 
 export type { AdminRequest, AdminRouteOptions } from './admin-routes.js';
-export type { AuthResult, HttpReply, HttpRequest, JsonObject, RouteName, Session } from './types.js';
+export type { AuthResult, HttpReply, HttpRequest, JsonObject, Rejection, RouteName, Session, User } from './types.js';
+export type { Logger } from './logger.js';
 export type { Tessera } from './tessera.js';
 export { readBody, headerValue } from './lib/body.js';
 
@@ -40,6 +44,16 @@ export interface AdapterKit {
   admin(request: AdminRequest): Promise<HttpReply | null>;
   /** The contract reply for a code (framework-level failures such as a body over the limit). */
   errorReply(code: ErrorCode): HttpReply;
+  /**
+   * Starts a session for a user the app authenticated (`core.issue`), ending the one the request
+   * presented. Resolves to the session and the Set-Cookie values to send; a failing store rejects
+   * with a TesseraError (`status` 503) the framework's error handling can answer.
+   */
+  issue<U extends User>(req: HttpRequest, user: U): Promise<{ session: Session; cookies: readonly string[] }>;
+  /** `r` as is when the login is at most `maxAge` seconds old (default `freshAge`); else a REAUTH_REQUIRED refusal. */
+  fresh(req: HttpRequest, r: AuthResult, maxAge?: number): AuthResult;
+  /** A guard's own `onReject` over the (globally reshaped) refusal; the contract reply when it returns nothing. */
+  reshape(rejection: Rejection, onReject: ((r: Rejection) => HttpReply | undefined | void) | undefined): HttpReply;
 }
 
 /** Trailing slashes trimmed, `/` kept. */
@@ -54,6 +68,7 @@ function normalize(prefix: string): string {
 export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => TokenStore): AdapterKit {
   const core = isTessera(from) ? from : createTessera({ ...from, store: from.store ?? defaultStore() });
   const ctx = contextOf(core);
+  ctx.o.logger.info({ store: describeStore(core.store) }, 'sessions are kept in the store');
   const prefix = ctx.o.prefix;
   const routeNames: readonly RouteName[] = ctx.o.refreshable ? ['login', 'refresh', 'logout', 'session'] : ['login', 'logout', 'session'];
   return {
@@ -84,5 +99,12 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
     route: (name, req, prior) => runRoute(ctx, name, req, prior),
     admin: request => adminRoute(ctx, request),
     errorReply: code => errorReply(code),
+    async issue(req, user) {
+      const r = await core.issue(req, user);
+      if (!r.ok) throw r.error;
+      return { session: r.session, cookies: r.cookies };
+    },
+    fresh: (req, r, maxAge) => requireFresh(ctx, req, r, maxAge),
+    reshape: (rejection, onReject) => reshape(onReject, rejection),
   };
 }

@@ -18,7 +18,7 @@ import { authenticate } from './flows/authenticate.js';
 import { readJsonBody } from './flows/body.js';
 import { refuse } from './outcome.js';
 import { reject } from './reject.js';
-import { errorReply, jsonReply } from './reply.js';
+import { jsonReply } from './reply.js';
 import type { AuthResult, HttpReply, HttpRequest, JsonObject, Session } from './types.js';
 
 export interface AdminRouteOptions {
@@ -72,7 +72,7 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
     if (!auth.ok) return auth.reply;
     const me = auth.session;
     const arg = m.arg === undefined ? undefined : param(m.arg);
-    if (m.arg !== undefined && arg === null) return errorReply('BAD_REQUEST');
+    if (m.arg !== undefined && arg === null) throw reject('BAD_REQUEST', 'admin-param', 'none');
     const isAdmin = async () => (options.isAdmin ? Boolean(await options.isAdmin(me)) : false);
     const mayActOn = async (subject: string) => subject === me.subject || (await isAdmin());
     switch (m.action) {
@@ -81,25 +81,28 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
         return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor, current: me.id });
       }
       case 'listUser': {
-        if (!(await mayActOn(arg!))) return errorReply('FORBIDDEN');
+        if (!(await mayActOn(arg!))) throw reject('FORBIDDEN', 'not-admin', 'none');
         const { items, cursor } = await listLive(ctx, arg!, 'session');
         return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor });
       }
       case 'revokeSession':
       case 'revokeToken': {
-        if (!ID.test(arg!)) return errorReply('BAD_REQUEST');
+        if (!ID.test(arg!)) throw reject('BAD_REQUEST', 'admin-param', 'none');
         const kind = m.action === 'revokeSession' ? 'session' : 'api';
         const info = await recordInfo(ctx, arg!);
-        if (!info || info.kind !== kind) return (await isAdmin()) ? jsonReply(200, { revoked: 0 }) : errorReply('FORBIDDEN');
-        if (!(await mayActOn(info.subject))) return errorReply('FORBIDDEN');
+        if (!info || info.kind !== kind) {
+          if (await isAdmin()) return jsonReply(200, { revoked: 0 });
+          throw reject('FORBIDDEN', 'not-admin', 'none');
+        }
+        if (!(await mayActOn(info.subject))) throw reject('FORBIDDEN', 'not-admin', 'none');
         return jsonReply(200, { revoked: await adminRevoke(ctx, kind === 'session' ? { family: arg! } : { id: arg! }) });
       }
       case 'revokeUser': {
-        if (!(await mayActOn(arg!))) return errorReply('FORBIDDEN');
+        if (!(await mayActOn(arg!))) throw reject('FORBIDDEN', 'not-admin', 'none');
         return jsonReply(200, { revoked: await adminRevoke(ctx, { subject: arg! }) });
       }
       case 'revokeAll': {
-        if (!(await isAdmin())) return errorReply('FORBIDDEN');
+        if (!(await isAdmin())) throw reject('FORBIDDEN', 'not-admin', 'none');
         return jsonReply(200, { revoked: await adminRevoke(ctx, { all: true }) });
       }
       case 'listTokens': {
@@ -115,7 +118,7 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
 }
 
 async function createTokenRoute(ctx: Context, req: HttpRequest, me: Session): Promise<HttpReply> {
-  if (me.kind !== 'session') return errorReply('FORBIDDEN');
+  if (me.kind !== 'session') throw reject('FORBIDDEN', 'not-admin', 'none');
   const b = ((await readJsonBody(req)) ?? {}) as { label?: unknown; ttl?: unknown };
   if (typeof b !== 'object' || b === null || Array.isArray(b)) throw reject('BAD_REQUEST', 'body-shape', 'none');
   if (b.label !== undefined && (typeof b.label !== 'string' || b.label.length > 200)) throw reject('BAD_REQUEST', 'label', 'none');

@@ -1,4 +1,6 @@
 /** What every flow shares: resolved options, the clock, events, the guarded store, the keys and the cookie jar. */
+import { compileTrust, type Trusts } from './lib/proxy.js';
+import { storeFailureLog } from './logger.js';
 import { CookieJar } from './cookie-jar.js';
 import type { TesseraEvent } from './events.js';
 import { GuardedStore } from './guarded-store.js';
@@ -16,6 +18,10 @@ export interface Context {
   readonly store: GuardedStore;
   readonly keys: Keys;
   readonly jar: CookieJar;
+  /** Which proxies to believe (`trustProxy`); null = the framework's own client address. */
+  readonly trusts: Trusts | null;
+  /** Logs a store failure, throttled per operation. */
+  readonly storeFailed: (operation: string, message: string) => void;
 }
 
 export function createContext(o: ResolvedOptions, store: TokenStore): Context {
@@ -30,12 +36,15 @@ export function createContext(o: ResolvedOptions, store: TokenStore): Context {
       }
     : () => {};
   const now = o.clock;
+  const storeFailed = storeFailureLog(o.logger, now);
   return {
     o,
     now,
     emit,
-    store: new GuardedStore(store, o.storeTimeout * 1000, emit, now),
-    keys: new Keys(o, store, emit),
+    store: new GuardedStore(store, o.storeTimeout * 1000, emit, now, storeFailed),
+    keys: new Keys(o, store, emit, storeFailed),
     jar: new CookieJar(o),
+    trusts: o.trustProxy === undefined ? null : compileTrust(o.trustProxy),
+    storeFailed,
   };
 }

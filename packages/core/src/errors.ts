@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'REFRESH_REUSED'
   | 'BINDING_MISMATCH'
   | 'CSRF_FAILED'
+  | 'REAUTH_REQUIRED'
   | 'BAD_REQUEST'
   | 'LOGIN_FAILED'
   | 'FORBIDDEN'
@@ -25,6 +26,7 @@ export const ERRORS: Readonly<Record<ErrorCode, { status: number; message: strin
   REFRESH_REUSED: { status: 401, message: 'The refresh token was already used; the session was revoked.' },
   BINDING_MISMATCH: { status: 401, message: 'The session is bound to another client.' },
   CSRF_FAILED: { status: 403, message: 'Cross-site request refused.' },
+  REAUTH_REQUIRED: { status: 401, message: 'Log in again to continue.' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   LOGIN_FAILED: { status: 401, message: 'Invalid credentials.' },
   FORBIDDEN: { status: 403, message: 'Not allowed.' },
@@ -34,13 +36,18 @@ export const ERRORS: Readonly<Record<ErrorCode, { status: number; message: strin
 /** A request was refused. `reason` is internal (for events and logs), never sent to clients. */
 export class TesseraError extends Error {
   readonly code: ErrorCode;
+  /** The HTTP status; also as `statusCode`, so Express, Koa and Fastify error handlers answer with it. */
   readonly status: number;
+  readonly statusCode: number;
+  /** Koa: the message is the fixed public text, safe to send. */
+  readonly expose = true;
   readonly reason: string;
   constructor(code: ErrorCode, reason?: string) {
     super(ERRORS[code].message);
     this.name = 'TesseraError';
     this.code = code;
     this.status = ERRORS[code].status;
+    this.statusCode = this.status;
     this.reason = reason ?? code.toLowerCase();
   }
 }

@@ -19,6 +19,7 @@ export class GuardedStore {
     private readonly timeoutMs: number,
     private readonly emit: Emit,
     private readonly now: () => number,
+    private readonly failed: (operation: string, message: string) => void = () => {},
   ) {
     const sync = syncReader(raw);
     this.getSync = sync === null ? null : id => sync[SYNC_GET](id);
@@ -29,7 +30,9 @@ export class GuardedStore {
       // In-process stores do no I/O: no timer for them.
       return this.getSync !== null ? await fn() : await deadline(fn(), this.timeoutMs, op);
     } catch (err) {
-      this.emit(() => ({ type: 'store-error', at: this.now(), operation: op, message: redact(err instanceof Error ? err.message : String(err)) }));
+      const message = redact(err instanceof Error ? err.message : String(err));
+      this.failed(op, message);
+      this.emit(() => ({ type: 'store-error', at: this.now(), operation: op, message }));
       throw reject('STORE_UNAVAILABLE', `store:${op}`, 'none');
     }
   }

@@ -9,5 +9,7 @@ export type { MemoryStoreOptions } from './memory-store.js';
 export type { TokenStore, TokenRecord } from './store.js';
 export type { TesseraOptions, ResolvedOptions, CookieOptions, RefreshCookieOptions, LoginInput, Duration, Algorithm } from './options.js';
 export { generateSecret, kidOf } from './keys.js';
-export type { AuthResult, HttpRequest, HttpReply, Session, SessionKind, User, JsonObject, JsonValue, RouteName } from './types.js';
+export type { AuthResult, HttpRequest, HttpReply, Rejection, Session, SessionKind, User, JsonObject, JsonValue, RouteName } from './types.js';
+export type { Logger } from './logger.js';
+export type { TrustProxy } from './lib/proxy.js';
 export type { AdminRouteOptions } from './admin-routes.js';

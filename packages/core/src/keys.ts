@@ -3,6 +3,7 @@
  * from it) and its bootstrap, from the options or, when no secret is configured, generated once
  * and kept in the store so a cluster sharing the store agrees on it.
  */
+import { describeStore } from './logger.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { ConfigError, StoreError } from './errors.js';
 import { redact } from './events.js';
@@ -49,6 +50,7 @@ export class Keys {
     private readonly o: ResolvedOptions,
     private readonly store: TokenStore,
     private readonly emit: Emit,
+    private readonly failed: (operation: string, message: string) => void = () => {},
   ) {
     if (o.secrets) this.codec = this.makeCodec(o.secrets);
     else if (typeof store.initSecret !== 'function') {
@@ -88,6 +90,7 @@ export class Keys {
       return await this.load();
     } catch (err) {
       const message = redact(err instanceof Error ? err.message : String(err));
+      this.failed('initSecret', message);
       this.emit(() => ({ type: 'store-error', at: this.o.clock(), operation: 'initSecret', message }));
       throw reject('STORE_UNAVAILABLE', 'secret-unavailable', 'none');
     }
@@ -95,8 +98,9 @@ export class Keys {
 
   private async fromStore(): Promise<TokenCodec> {
     let secret: unknown;
+    const candidate = generateSecret();
     try {
-      secret = await deadline(this.store.initSecret!(generateSecret()), this.o.storeTimeout * 1000, 'initSecret');
+      secret = await deadline(this.store.initSecret!(candidate), this.o.storeTimeout * 1000, 'initSecret');
     } catch (err) {
       throw new StoreError(`could not load the generated secret from the store: ${redact(err instanceof Error ? err.message : String(err))}`);
     }
@@ -108,6 +112,11 @@ export class Keys {
         'the generated secret kept in the store is unusable (not a string of at least 32 bytes); remove it from the store or set `secret`',
       );
     }
+    // Say where the key went, never what it is: whoever can read the store can sign tokens.
+    this.o.logger.info(
+      { store: describeStore(this.store) },
+      secret === candidate ? 'no secret configured: generated a signing secret and kept it in the store' : 'no secret configured: using the signing secret kept in the store',
+    );
     return this.makeCodec([secret]);
   }
 }

@@ -1,19 +1,13 @@
 /** The option declaration: every option once, with its type, default (value and README line), unit, `TESSERA_*` variable and doc line. */
 // Read by resolveOptions, @tessera/config and the README tables, all through options.ts (`@tessera/core/options`).
-import { cookieDomain, cookieName, cookiePath, routesPrefix, trustedOrigins } from './lib/option-refine.js';
-import { envName, type KindValue, type OptionEntry, type OptionSpec } from './lib/option-types.js';
+import { routesPrefix, trustedOrigins } from './lib/option-refine.js';
+import { option, type KindValue, type OptionEntry } from './lib/option-types.js';
+import { COOKIE_OPTIONS } from './option-table-cookies.js';
 
 export type Algorithm = 'HS256' | 'HS384' | 'HS512';
 export const ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512'];
 export const DEFAULT_TTL = 604800;
 
-function option<const P extends string, const S extends OptionSpec>(path: P, spec: S) {
-  const { env, ...rest } = spec;
-  return { ...rest, path, env: env === false ? undefined : envName(path) } as Omit<S, 'env'> & { readonly path: P; readonly env: string | undefined };
-}
-
-const SAME_SITE = { kind: 'enum', values: ['lax', 'strict', 'none'], anyCase: true } as const;
-const PERSISTENCE = { kind: 'enum', values: ['persistent', 'session'] } as const;
 
 export const OPTION_TABLE = [
   option('secret', {
@@ -111,78 +105,19 @@ export const OPTION_TABLE = [
     defaultDoc: '`false`',
     doc: "`'exact'` or `'subnet'` (IPv4 /24, IPv6 /64): a session used from another address gets `BINDING_MISMATCH`. Uses the framework's trust-proxy-aware IP. Each session remembers how it was bound, so changing the setting later neither unbinds nor invalidates existing sessions.",
   }),
-  option('cookie', { type: { kind: 'group' }, defaultDoc: '', env: false }),
-  option('cookie.name', {
-    type: { kind: 'string' },
-    default: 'tessera',
-    defaultDoc: "`'tessera'`",
-    refine: cookieName,
-    doc: 'The session cookie (the access token in pair mode). Two apps on one host share cookies (cookies ignore ports): give each its own name. In production use a `__Host-` name, e.g. `__Host-session`.',
+  option('freshAge', {
+    type: { kind: 'duration', min: 0 },
+    default: 600,
+    defaultDoc: '`600` s (10 minutes)',
+    unit: 'seconds',
+    doc: "How recent a login `requireFresh()` accepts: older sessions get 401 `REAUTH_REQUIRED` on guarded routes (change password, delete account). API tokens never count as fresh (403 `FORBIDDEN`).",
   }),
-  option('cookie.httpOnly', { type: { kind: 'boolean' }, default: true, defaultDoc: '`true`', doc: 'Keep the cookie away from page scripts.' }),
-  option('cookie.secure', {
-    type: { kind: 'booleanOrAuto' },
-    default: 'auto',
-    defaultDoc: "`'auto'`",
-    doc: "`'auto'`: Secure when the request is HTTPS as the framework sees it (honours Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`).",
+  option('trustProxy', {
+    type: { kind: 'trustProxy' },
+    defaultDoc: "the framework's setting",
+    doc: "Which proxies' `X-Forwarded-For` / `X-Forwarded-Proto` to believe for the client address (IP binding, events) and HTTPS (`cookie.secure: 'auto'`): `true` (every hop), a hop count, or addresses and subnets (`['10.0.0.0/8', 'loopback']`; from the environment, comma-separated). Unset: the framework's own client address (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`).",
   }),
-  option('cookie.sameSite', {
-    type: SAME_SITE,
-    default: 'lax',
-    defaultDoc: "`'lax'`",
-    doc: "`'lax'`, `'strict'` or `'none'` (requires `secure: true`).",
-  }),
-  option('cookie.path', { type: { kind: 'string' }, default: '/', defaultDoc: "`'/'`", refine: cookiePath, doc: 'The cookie `Path`.' }),
-  option('cookie.domain', { type: { kind: 'string' }, defaultDoc: 'none', refine: cookieDomain, doc: 'The cookie `Domain`; host-only cookie by default.' }),
-  option('cookie.persistence', {
-    type: PERSISTENCE,
-    default: 'persistent',
-    defaultDoc: "`'persistent'`",
-    doc: "`'persistent'` sets Max-Age/Expires from the token (pair mode: session) lifetime; `'session'` sets neither, so the cookie ends with the browser.",
-  }),
-  option('refreshCookie', {
-    type: { kind: 'group' },
-    defaultDoc: 'see below',
-    env: false,
-    doc: 'Pair mode: the refresh-token cookie. Always HttpOnly, Secure as `cookie.secure`.',
-  }),
-  option('refreshCookie.name', {
-    type: { kind: 'string' },
-    derive: get => {
-      const base = get('cookie.name') as string;
-      const hostOnly = get('refreshCookie.path') === '/' && get('refreshCookie.domain') === undefined;
-      return base.replace(/^__Host-/, hostOnly ? '__Host-' : '__Secure-') + '-refresh';
-    },
-    defaultDoc: "`cookie.name` + `'-refresh'`",
-    refine: cookieName,
-    doc: 'A `__Host-` access cookie name becomes `__Secure-…-refresh` when the refresh cookie cannot be host-only (path other than `/`, or a domain).',
-  }),
-  option('refreshCookie.path', {
-    type: { kind: 'string' },
-    derive: get => get('routes.prefix') as string,
-    defaultDoc: '`routes.prefix`',
-    refine: cookiePath,
-    doc: "So the refresh token only travels to the auth routes; set `'/'` for transparent refresh.",
-  }),
-  option('refreshCookie.domain', {
-    type: { kind: 'string' },
-    derive: get => get('cookie.domain') as string | undefined,
-    defaultDoc: '`cookie.domain`',
-    refine: cookieDomain,
-    doc: 'The refresh cookie `Domain`.',
-  }),
-  option('refreshCookie.sameSite', {
-    type: SAME_SITE,
-    derive: get => get('cookie.sameSite') as string,
-    defaultDoc: '`cookie.sameSite`',
-    doc: "`'lax'`, `'strict'` or `'none'` (requires `cookie.secure: true`).",
-  }),
-  option('refreshCookie.persistence', {
-    type: PERSISTENCE,
-    derive: get => get('cookie.persistence') as string,
-    defaultDoc: '`cookie.persistence`',
-    doc: 'As `cookie.persistence`, for the refresh cookie.',
-  }),
+  ...COOKIE_OPTIONS,
   option('tokenInLoginBody', {
     type: { kind: 'boolean' },
     default: false,
@@ -226,6 +161,18 @@ export const OPTION_TABLE = [
     defaultDoc: 'none',
     env: false,
     doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `store-error`. Never a raw token or secret. A throwing listener never breaks a request.',
+  }),
+  option('onReject', {
+    type: { kind: 'function' },
+    defaultDoc: 'none',
+    env: false,
+    doc: "`({ error, reply, request }) => reply | undefined`: reshape every refusal (guards, routes, admin routes), e.g. a redirect to a login page or an API's own error body. Return undefined to keep the contract reply; cookies the refusal clears are cleared either way. Guards also take their own `onReject`.",
+  }),
+  option('logger', {
+    type: { kind: 'logger' },
+    defaultDoc: '`console` (Fastify: `app.log`)',
+    env: false,
+    doc: 'A pino-compatible `{ info, warn, error }`, or `false`. Logs the store in use and where a generated secret went at start-up, and store failures (at most one line per operation per 10 s). Never a token or a secret.',
   }),
   option('routes', { type: { kind: 'group' }, defaultDoc: '', env: false }),
   option('routes.prefix', {

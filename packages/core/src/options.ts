@@ -1,11 +1,13 @@
 /** Options: the public types and `resolveOptions`, which checks them once (per field from option-table.ts, then across fields). */
+import { consoleLogger, silentLogger, type Logger } from './logger.js';
+import type { TrustProxy } from './lib/proxy.js';
 import { ConfigError } from './errors.js';
 import type { SameSite } from './lib/cookies.js';
 import { checkOption } from './lib/option-check.js';
 import { OPTION_TABLE, OPTIONS_BY_PATH, childrenOf, type Algorithm, type OptionPath, type OptionValue } from './option-table.js';
 import type { TesseraEvent } from './events.js';
 import type { Binding, TokenStore } from './store.js';
-import type { HttpRequest, User } from './types.js';
+import type { HttpReply, HttpRequest, Rejection, User } from './types.js';
 
 // `@tessera/core/options`, for tooling (@tessera/config, the README tables, tests): the declaration and its helpers.
 export { ALGORITHMS, DEFAULT_TTL, OPTION_TABLE, OPTIONS_BY_PATH, childrenOf } from './option-table.js';
@@ -104,6 +106,14 @@ export interface TesseraOptions {
   verifiedCacheSize?: number;
   /** Epoch-seconds clock, for tests. */
   clock?: () => number;
+  /** How recent a login `requireFresh()` accepts. Default 600 s. */
+  freshAge?: Duration;
+  /** Which proxies to believe for the client address and HTTPS. Default: the framework's setting. */
+  trustProxy?: TrustProxy;
+  /** Reshape every refusal (a redirect, an API's own body); undefined keeps the contract reply. */
+  onReject?: (rejection: Rejection) => HttpReply | undefined | void;
+  /** pino-compatible; `false` for silence. Default: console (Fastify: `app.log`). */
+  logger?: Logger | false;
 }
 
 // The table and the public interfaces declare the same keys (a compile error here names the mismatch).
@@ -160,6 +170,10 @@ export interface ResolvedOptions {
   maxTokenBytes: number;
   verifiedCacheSize: number;
   clock: () => number;
+  freshAge: number;
+  trustProxy: TrustProxy | undefined;
+  onReject: TesseraOptions['onReject'];
+  logger: Logger;
 }
 
 /** Unknown keys, at the top level and inside each group object given. */
@@ -283,5 +297,9 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
     maxTokenBytes: v('maxTokenBytes'),
     verifiedCacheSize: v('verifiedCacheSize'),
     clock: v('clock') as () => number,
+    freshAge: v('freshAge'),
+    trustProxy: v('trustProxy'),
+    onReject: v('onReject') as TesseraOptions['onReject'],
+    logger: v('logger') === false ? silentLogger : ((v('logger') as Logger | undefined) ?? consoleLogger),
   };
 }

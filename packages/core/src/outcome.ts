@@ -1,9 +1,9 @@
 /** What flows return: a session with the cookies to set, or a refusal already written as a reply. */
+import { clientIp, isSecure } from './client.js';
 import type { Context } from './context.js';
-import { normalizeIp } from './lib/ip.js';
 import { Reject } from './reject.js';
 import { errorReply } from './reply.js';
-import type { AuthResult, HttpRequest, Session } from './types.js';
+import type { AuthResult, HttpReply, HttpRequest, Rejection, Session } from './types.js';
 
 /** Tokens a flow issued, echoed in route bodies when `tokenInLoginBody` is on. */
 export interface Issued {
@@ -23,15 +23,6 @@ export function ok(session: Session, cookies: readonly string[] = NO_COOKIES, is
     : { ok: true, session, refreshed: true, cookies, issued };
 }
 
-/** The client's address, or null; never throws (a destroyed request stream may no longer know it). */
-export function peerOf(req: HttpRequest): string | null {
-  try {
-    return normalizeIp(req.ip);
-  } catch {
-    return null;
-  }
-}
-
 /** Turns a refusal into the contract reply (and a `rejected` event); anything else is not a refusal and is rethrown. */
 export function refuse(ctx: Context, req: HttpRequest, err: unknown): Fail {
   if (!(err instanceof Reject)) throw err;
@@ -43,18 +34,22 @@ export function refuse(ctx: Context, req: HttpRequest, err: unknown): Fail {
       code: error.code,
       reason: error.reason,
       path: req.path,
-      ip: peerOf(req),
+      ip: clientIp(ctx, req),
       ...(err.sessionId !== undefined ? { sessionId: err.sessionId } : {}),
       ...(err.subject !== undefined ? { subject: err.subject } : {}),
     }));
   }
-  return { ok: false, error, reply: errorReply(error.code, ctx.jar.clear(err.clear, secureOf(req))) };
+  const reply = errorReply(error.code, ctx.jar.clear(err.clear, isSecure(ctx, req)));
+  return { ok: false, error, reply: reshape(ctx.o.onReject, { error, reply, request: req }) };
 }
 
-export function secureOf(req: HttpRequest): boolean {
-  try {
-    return req.secure;
-  } catch {
-    return false;
-  }
+/**
+ * The app's own reply for a refusal (`onReject`, global or per guard), or the contract reply when
+ * it returns nothing. The cookies the refusal clears are cleared either way: the session is over.
+ */
+export function reshape(onReject: ((r: Rejection) => HttpReply | undefined | void) | undefined, rejection: Rejection): HttpReply {
+  const custom = onReject?.(rejection);
+  if (!custom) return rejection.reply;
+  const clearing = rejection.reply.headers.filter(([name]) => name === 'set-cookie');
+  return { status: custom.status, headers: [...custom.headers, ...clearing], body: custom.body };
 }

@@ -13,6 +13,8 @@ export interface HttpRequest {
   readonly ip: string | undefined;
   /** TLS as the framework sees it (trust-proxy aware). */
   readonly secure: boolean;
+  /** The socket peer's address, for the `trustProxy` option (which reads X-Forwarded-For itself). */
+  readonly remoteAddress?: string | undefined;
   /** The request body: an already-parsed value, a raw string, or undefined when none. */
   body(): Promise<unknown>;
 }
@@ -64,5 +66,13 @@ export interface Session {
 export type AuthResult =
   | { ok: true; session: Session; refreshed: boolean; cookies: readonly string[] }
   | { ok: false; error: import('./errors.js').TesseraError; reply: HttpReply };
+
+/** A refusal about to be sent, for `onReject` (globally or per guard) to reshape. */
+export interface Rejection {
+  readonly error: import('./errors.js').TesseraError;
+  /** The contract reply: status, headers (cookies to clear included), `{ error: { code, message } }`. */
+  readonly reply: HttpReply;
+  readonly request: HttpRequest;
+}
 
 export type RouteName = 'login' | 'refresh' | 'logout' | 'session';

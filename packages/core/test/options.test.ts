@@ -144,6 +144,13 @@ describe('options', () => {
       [{ maxTokenBytes: 100 }, 'maxTokenBytes'],
       [{ verifiedCacheSize: -1 }, 'verifiedCacheSize'],
       [{ clock: 5 }, 'clock'],
+      [{ freshAge: -1 }, 'freshAge'],
+      [{ trustProxy: 'not-an-address' }, 'trustProxy'],
+      [{ trustProxy: ['10.0.0.0/33'] }, 'trustProxy'],
+      [{ trustProxy: -1 }, 'trustProxy'],
+      [{ onReject: 'redirect' }, 'onReject'],
+      [{ logger: console.log }, 'logger'],
+      [{ logger: { info() {} } }, 'logger'],
     ];
     for (const [options, path] of bad) {
       const err = errorOf(options);
@@ -155,6 +162,20 @@ describe('options', () => {
     expect(TABLE.map(e => e.path).filter(p => !covered.has(p))).toEqual([]);
     expect(errorOf({ store: {} }).message).toMatch(/^store: not a TokenStore/);
     expect(errorOf({ ttl: 0 }).message).toBe('ttl: must be at least 1 second');
+  });
+
+  it('trustProxy takes true, a hop count, or addresses and subnets (a list or comma-separated); logger takes false or info/warn/error', () => {
+    expect(resolveOptions({}).trustProxy).toBeUndefined();
+    expect(resolveOptions({ trustProxy: true }).trustProxy).toBe(true);
+    expect(resolveOptions({ trustProxy: 2 }).trustProxy).toBe(2);
+    expect(resolveOptions({ trustProxy: ['loopback', '10.0.0.0/8', '2001:db8::/32'] }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32']);
+    expect(resolveOptions({ trustProxy: '127.0.0.1, 10.0.0.0/8' as never }).trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8']);
+    const lines: unknown[] = [];
+    const logger = { info: (o: object) => lines.push(o), warn() {}, error() {} };
+    expect(resolveOptions({ logger }).logger).toBe(logger);
+    expect(() => resolveOptions({ logger: false }).logger.error({}, 'x')).not.toThrow();
+    expect(resolveOptions({}).freshAge).toBe(600);
+    expect(resolveOptions({ freshAge: '5m' }).freshAge).toBe(300);
   });
 
   it('accepts the other forms each check allows', () => {
@@ -306,7 +327,7 @@ describe('the option table', () => {
     expect(envName('refreshCookie.sameSite')).toBe('TESSERA_REFRESH_COOKIE_SAME_SITE');
     for (const e of TABLE) expect([e.path, e.env]).toEqual([e.path, e.env === undefined ? undefined : envName(e.path)]);
     const codeOnly = TABLE.filter(e => e.env === undefined).map(e => e.path);
-    expect(codeOnly).toEqual(['cookie', 'refreshCookie', 'store', 'verifyCredentials', 'tenant', 'onEvent', 'routes', 'clock']);
+    expect(codeOnly).toEqual(['cookie', 'refreshCookie', 'store', 'verifyCredentials', 'tenant', 'onEvent', 'onReject', 'logger', 'routes', 'clock']);
     const envs = TABLE.flatMap(e => (e.env ? [e.env] : []));
     expect(new Set(envs).size).toBe(envs.length);
   });

@@ -21,6 +21,9 @@ class ExpressRequest implements HttpRequest {
   get secure(): boolean {
     return this.r.secure; // trust-proxy aware
   }
+  get remoteAddress(): string | undefined {
+    return this.r.socket?.remoteAddress;
+  }
   body(): Promise<unknown> {
     if (this.r.body !== undefined) return Promise.resolve(this.r.body);
     if (this.r.readableEnded) return Promise.resolve(undefined);

@@ -3,7 +3,7 @@
  * `auth.routes()` serves login/refresh/logout/session; `auth.requireSession()` guards a route.
  * Works with or without cookie-parser and body parsers.
  */
-import { adapterKit, type AdminRouteOptions, type AuthResult, type Tessera } from '@tessera/core/adapter';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
 import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -11,7 +11,17 @@ import { appendCookies, send, toRequest } from './adapt.js';
 import './augment.js'; // carries the `req.tessera` typing into the published declarations
 import { attach, resultOf } from './augment.js';
 
-export type { Session, TesseraOptions, Tessera } from '@tessera/core';
+export type { Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
+
+export interface GuardOptions {
+  /** This guard's own answer to a refusal, instead of the contract reply (e.g. `res.redirect('/login')`). */
+  onReject?: (req: Request, res: Response, rejection: Rejection) => void;
+}
+
+export interface FreshOptions extends GuardOptions {
+  /** Seconds since login accepted. Default: the `freshAge` option (600). */
+  maxAge?: number;
+}
 
 export interface TesseraExpress extends RequestHandler {
   /** The framework-neutral instance (admin API: revokeUser, listSessions, createApiToken, ...). */
@@ -19,7 +29,15 @@ export interface TesseraExpress extends RequestHandler {
   /** Login, refresh, logout and session routes. Mount with `app.use('/auth', auth.routes())` or `app.use(auth.routes())`. */
   routes(): RequestHandler;
   /** Answers 401/403/503 per the response contract unless the request has a session. */
-  requireSession(): RequestHandler;
+  requireSession(options?: GuardOptions): RequestHandler;
+  /** Like requireSession, and the login must be recent (`freshAge`): else 401 REAUTH_REQUIRED. For sensitive actions. */
+  requireFresh(options?: FreshOptions): RequestHandler;
+  /**
+   * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up),
+   * sets its cookies on `res` and ends the session the request presented. A failing store
+   * rejects with a TesseraError whose `status` is 503.
+   */
+  issue<U extends User>(req: Request, res: Response, user: U): Promise<Session>;
   /** Optional session/API-token administration routes: `app.use('/auth/admin', auth.adminRoutes({ isAdmin }))`. */
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
@@ -45,16 +63,31 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
     kit.route(name, toRequest(req), resultOf(req)).then(reply => send(res, reply), next);
   };
 
-  const guard: RequestHandler = (req, res, next) => {
-    const done = (r: AuthResult) => (r.ok ? next() : send(res, r.reply));
-    const prior = resultOf(req);
-    if (prior) return done(prior);
-    kit.authenticate(toRequest(req), r => done(settle(req, res, r)), next);
-  };
+  /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
+  const guard =
+    (options: GuardOptions = {}, check: (req: Request, r: AuthResult) => AuthResult = (_req, r) => r): RequestHandler =>
+    (req, res, next) => {
+      const done = (r0: AuthResult) => {
+        const r = check(req, r0);
+        if (r.ok) return next();
+        if (!options.onReject) return send(res, r.reply);
+        appendCookies(res, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        options.onReject(req, res, { error: r.error, reply: r.reply, request: toRequest(req) });
+      };
+      const prior = resultOf(req);
+      if (prior) return done(prior);
+      kit.authenticate(toRequest(req), r => done(settle(req, res, r)), next);
+    };
 
   Object.defineProperty(middleware, 'core', { value: kit.core });
   middleware.routes = () => routes;
-  middleware.requireSession = () => guard;
+  middleware.requireSession = options => guard(options);
+  middleware.requireFresh = (options = {}) => guard(options, (req, r) => kit.fresh(toRequest(req), r, options.maxAge));
+  middleware.issue = async (req, res, user) => {
+    const { session, cookies } = await kit.issue(toRequest(req), user);
+    appendCookies(res, cookies);
+    return session;
+  };
   middleware.adminRoutes = (adminOptions = {}) => (req, res, next) => {
     kit.admin({ path: req.path, req: toRequest(req), prior: resultOf(req), options: adminOptions }).then(reply => (reply ? send(res, reply) : next()), next);
   };

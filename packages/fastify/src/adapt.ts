@@ -21,6 +21,9 @@ class FastifyHttpRequest implements HttpRequest {
   get secure(): boolean {
     return this.r.protocol === 'https'; // honours trustProxy
   }
+  get remoteAddress(): string | undefined {
+    return this.r.socket?.remoteAddress;
+  }
   body(): Promise<unknown> {
     return Promise.resolve(this.r.body);
   }

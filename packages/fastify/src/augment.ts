@@ -1,10 +1,28 @@
-import type { AuthResult, Session, Tessera } from '@tessera/core';
-import type { onRequestHookHandler } from 'fastify';
+import type { AuthResult, Rejection, Session, Tessera, User } from '@tessera/core';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+
+export interface GuardOptions {
+  /** This guard's own answer to a refusal, instead of the contract reply (e.g. `reply.redirect('/login')`). */
+  onReject?: (request: FastifyRequest, reply: FastifyReply, rejection: Rejection) => void;
+}
+
+export interface FreshOptions extends GuardOptions {
+  /** Seconds since login accepted. Default: the `freshAge` option (600). */
+  maxAge?: number;
+}
 
 export interface TesseraDecorator {
   readonly core: Tessera;
   /** An onRequest / preHandler hook answering 401/403/503 per the response contract unless there is a session. */
-  requireSession(): onRequestHookHandler;
+  requireSession(options?: GuardOptions): onRequestHookHandler;
+  /** Like requireSession, and the login must be recent (`freshAge`): else 401 REAUTH_REQUIRED. For sensitive actions. */
+  requireFresh(options?: FreshOptions): onRequestHookHandler;
+  /**
+   * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up), sets
+   * its cookies on `reply` and ends the session the request presented. A failing store throws a
+   * TesseraError whose `statusCode` is 503.
+   */
+  issue<U extends User>(request: FastifyRequest, reply: FastifyReply, user: U): Promise<Session>;
 }
 
 /** Each request's authentication result, kept off the request object (no per-request shape change). */

@@ -10,10 +10,11 @@ import { defaultStore } from '@tessera/store-file';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendCookies, send, toRequest } from './adapt.js';
-import { results, type TesseraDecorator } from './augment.js';
+import { results, type GuardOptions, type TesseraDecorator } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
-export type { TesseraDecorator } from './augment.js';
+export type { FreshOptions, GuardOptions, TesseraDecorator } from './augment.js';
+export type { Rejection, User } from '@tessera/core';
 
 export type TesseraFastifyOptions = TesseraOptions & {
   /** Share an existing createTessera() instance instead of passing options. */
@@ -39,7 +40,8 @@ function rawBodies(child: FastifyInstance, badRequest: () => HttpReply): void {
 
 const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyInstance, opts) => {
   const { instance, registerRoutes = true, admin, ...options } = opts;
-  const kit = adapterKit(instance ?? (options as TesseraOptions), defaultStore);
+  // Fastify's own logger unless the options name one.
+  const kit = adapterKit(instance ?? { logger: app.log, ...(options as TesseraOptions) }, defaultStore);
   const badRequest = () => kit.errorReply('BAD_REQUEST');
 
   /** Records the result on the request and sends any reissued cookie. */
@@ -56,15 +58,30 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
     kit.authenticate(toRequest(request), r => (settle(request, reply, r), done()), err => done(err as Error));
   });
 
+  /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
+  const guard = (options: GuardOptions = {}, check: (request: FastifyRequest, r: AuthResult) => AuthResult = (_q, r) => r) =>
+    function tesseraGuard(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+      const finish = (r0: AuthResult) => {
+        const r = check(request, r0);
+        if (r.ok) return done();
+        if (!options.onReject) return send(reply, r.reply);
+        appendCookies(reply, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        options.onReject(request, reply, { error: r.error, reply: r.reply, request: toRequest(request) });
+      };
+      const prior = results.get(request);
+      if (prior) return void finish(prior);
+      kit.authenticate(toRequest(request), r => finish(settle(request, reply, r)), err => done(err as Error));
+    };
+
   const decorator: TesseraDecorator = {
     core: kit.core,
-    requireSession: () =>
-      function requireSession(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        const finish = (r: AuthResult) => (r.ok ? done() : send(reply, r.reply));
-        const prior = results.get(request);
-        if (prior) return void finish(prior);
-        kit.authenticate(toRequest(request), r => finish(settle(request, reply, r)), err => done(err as Error));
-      },
+    requireSession: options => guard(options),
+    requireFresh: (options = {}) => guard(options, (request, r) => kit.fresh(toRequest(request), r, options.maxAge)),
+    async issue(request, reply, user) {
+      const { session, cookies } = await kit.issue(toRequest(request), user);
+      appendCookies(reply, cookies);
+      return session;
+    },
   };
   app.decorate('tessera', decorator);
 

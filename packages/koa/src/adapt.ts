@@ -19,6 +19,9 @@ class KoaRequest implements HttpRequest {
   get secure(): boolean {
     return this.ctx.secure; // honours app.proxy
   }
+  get remoteAddress(): string | undefined {
+    return this.ctx.req.socket?.remoteAddress;
+  }
   body(): Promise<unknown> {
     const parsed = (this.ctx.request as { body?: unknown }).body;
     if (parsed !== undefined) return Promise.resolve(parsed);

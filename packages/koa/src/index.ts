@@ -3,7 +3,7 @@
  * `app.use(auth.routes())` serves login/refresh/logout/session under the prefix (default /auth);
  * `auth.requireSession()` guards a route.
  */
-import { adapterKit, type AdminRouteOptions, type AuthResult, type Tessera } from '@tessera/core/adapter';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
 import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
@@ -11,13 +11,32 @@ import { appendCookies, send, toRequest } from './adapt.js';
 import './augment.js'; // carries the `ctx.state.tessera` typing into the published declarations
 import { results } from './augment.js';
 
-export type { Session, TesseraOptions, Tessera } from '@tessera/core';
+export type { Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
+
+export interface GuardOptions {
+  /** This guard's own answer to a refusal, instead of the contract reply (e.g. `ctx.redirect('/login')`). */
+  onReject?: (ctx: Context, rejection: Rejection) => void | Promise<void>;
+}
+
+export interface FreshOptions extends GuardOptions {
+  /** Seconds since login accepted. Default: the `freshAge` option (600). */
+  maxAge?: number;
+}
 
 export interface TesseraKoa extends Middleware {
   readonly core: Tessera;
   /** Login, refresh, logout and session routes under `prefix` (default: the `routes.prefix` option, `/auth`). */
   routes(options?: { prefix?: string }): Middleware;
-  requireSession(): Middleware;
+  /** Answers 401/403/503 per the response contract unless the request has a session. */
+  requireSession(options?: GuardOptions): Middleware;
+  /** Like requireSession, and the login must be recent (`freshAge`): else 401 REAUTH_REQUIRED. For sensitive actions. */
+  requireFresh(options?: FreshOptions): Middleware;
+  /**
+   * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up),
+   * sets its cookies and ends the session the request presented. A failing store throws a
+   * TesseraError whose `status` is 503.
+   */
+  issue<U extends User>(ctx: Context, user: U): Promise<Session>;
   /** Optional session/API-token administration routes under `prefix` (default `/auth/admin`). */
   adminRoutes(options?: AdminRouteOptions & { prefix?: string }): Middleware;
 }
@@ -54,10 +73,27 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
     };
   };
 
-  middleware.requireSession = () => (ctx: Context, next: Next) => {
-    const done = (r: AuthResult) => (r.ok ? next() : send(ctx, r.reply));
-    const prior = results.get(ctx);
-    return prior ? done(prior) : kit.authenticate(toRequest(ctx), r => done(settle(ctx, r)));
+  /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
+  const guard =
+    (options: GuardOptions = {}, check: (ctx: Context, r: AuthResult) => AuthResult = (_ctx, r) => r): Middleware =>
+    (ctx: Context, next: Next) => {
+      const done = (r0: AuthResult) => {
+        const r = check(ctx, r0);
+        if (r.ok) return next();
+        if (!options.onReject) return send(ctx, r.reply);
+        appendCookies(ctx, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        return options.onReject(ctx, { error: r.error, reply: r.reply, request: toRequest(ctx) });
+      };
+      const prior = results.get(ctx);
+      return prior ? done(prior) : kit.authenticate(toRequest(ctx), r => done(settle(ctx, r)));
+    };
+
+  middleware.requireSession = options => guard(options);
+  middleware.requireFresh = (options = {}) => guard(options, (ctx, r) => kit.fresh(toRequest(ctx), r, options.maxAge));
+  middleware.issue = async (ctx, user) => {
+    const { session, cookies } = await kit.issue(toRequest(ctx), user);
+    appendCookies(ctx, cookies);
+    return session;
   };
 
   return middleware;

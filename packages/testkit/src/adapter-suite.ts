@@ -99,6 +99,7 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
             secret: SECRET,
             verifyCredentials,
             clock,
+            logger: false,
             ...overrides,
             store,
             onEvent: e => {

@@ -1,7 +1,8 @@
 /** The checks every authenticated request passes, written once for access, sliding, refresh and API tokens. */
+import { clientIp } from '../client.js';
 import type { Context } from '../context.js';
 import { sameClient } from '../lib/ip.js';
-import { peerOf } from '../outcome.js';
+
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims } from '../token.js';
@@ -23,7 +24,7 @@ export function checkRecord(ctx: Context, req: HttpRequest, claims: Claims, reco
   if (record.absoluteExpiresAt != null && record.absoluteExpiresAt <= now) throw reject('SESSION_ENDED', 'absolute-timeout', 'all', sid, sub);
   const idle = ctx.o.idleTimeout;
   if (idle > 0 && now - record.lastSeenAt > idle) throw reject('SESSION_ENDED', 'idle-timeout', 'all', sid, sub);
-  if (record.binding && !sameClient(record.ip ?? '', record.binding, peerOf(req))) {
+  if (record.binding && !sameClient(record.ip ?? '', record.binding, clientIp(ctx, req))) {
     throw reject('BINDING_MISMATCH', `ip-${record.binding}`, 'all', sid, sub);
   }
   return record;

@@ -1,7 +1,8 @@
 /** Starting a session: the login route (JSON username/password) and the programmatic `issue` it is built on. */
+import { clientIp, isSecure } from '../client.js';
 import type { Context } from '../context.js';
 import { randomId } from '../lib/random.js';
-import { ok, peerOf, secureOf, type Ok } from '../outcome.js';
+import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { HttpRequest, JsonObject, User } from '../types.js';
@@ -26,7 +27,7 @@ async function readLoginInput(req: HttpRequest): Promise<{ username: string; pas
 
 /** POST <prefix>/login: `verifyCredentials`, then `issue`. */
 export async function login(ctx: Context, req: HttpRequest): Promise<Ok & { body: JsonObject }> {
-  const peer = peerOf(req); // before the body is read: a destroyed stream no longer knows its peer
+  const peer = clientIp(ctx, req); // before the body is read: a destroyed stream no longer knows its peer
   const input = await readLoginInput(req);
   const verify = ctx.o.verifyCredentials;
   if (!verify) throw reject('LOGIN_FAILED', 'no-verifyCredentials', 'none');
@@ -39,7 +40,7 @@ export async function login(ctx: Context, req: HttpRequest): Promise<Ok & { body
  * Starts a session for a user the app authenticated (the login route, or an SSO callback, HTTP
  * Basic, a sign-up: anything). Stores the record, signs the token(s) and returns the cookies.
  */
-export async function issue(ctx: Context, req: HttpRequest, user: User, peer: string | null = peerOf(req)): Promise<Ok & { body: JsonObject }> {
+export async function issue(ctx: Context, req: HttpRequest, user: User, peer: string | null = clientIp(ctx, req)): Promise<Ok & { body: JsonObject }> {
   const stored = storableUser(user);
   const codec = await ctx.keys.forRequest();
   const o = ctx.o;
@@ -69,7 +70,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     record.ip = peer;
     if (o.bindClientIp) record.binding = o.bindClientIp;
   }
-  const secure = secureOf(req);
+  const secure = isSecure(ctx, req);
   const body: JsonObject = { user: stored as unknown as JsonObject, expiresAt: sessionExp };
   if (o.mode === 'sliding') {
     await ctx.store.put(record);

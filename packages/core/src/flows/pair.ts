@@ -4,9 +4,10 @@
  * rotation, at most `maxReuse` times, gets the successor (an honest client racing itself);
  * any other reuse revokes the whole login (the token was stolen, or the client is broken).
  */
+import { isSecure } from '../client.js';
 import type { Context } from '../context.js';
 import { randomId } from '../lib/random.js';
-import { ok, secureOf, type Ok } from '../outcome.js';
+import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims, TokenCodec } from '../token.js';
@@ -45,7 +46,7 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
   const accessToken = await codec.sign('access', claimsFor(session, randomId(), now, accessExp));
   // Signing is deterministic, so a grace winner gets the very token the rotation winner got.
   const newRefresh = await codec.sign('refresh', claimsFor(session, current.id, current.createdAt, refreshExp));
-  const secure = secureOf(req);
+  const secure = isSecure(ctx, req);
   const cookies = [ctx.jar.access(accessToken, refreshExp - now, secure, now), ctx.jar.refresh(newRefresh, refreshExp - now, secure, now)];
   ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'pair', sessionId: session.id, subject: session.subject, grace }));
   return ok(toSession({ ...session, expiresAt: sessionExp, lastSeenAt: now }, accessExp), cookies, { accessToken, refreshToken: newRefresh });

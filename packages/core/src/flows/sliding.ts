@@ -1,7 +1,8 @@
 /** Sliding mode: one token, reissued with a later expiry when a request arrives inside the refresh window. */
+import { isSecure } from '../client.js';
 import type { Context } from '../context.js';
 import { randomId } from '../lib/random.js';
-import { ok, secureOf, type Ok } from '../outcome.js';
+import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims, TokenCodec } from '../token.js';
@@ -19,7 +20,7 @@ export async function reissue(ctx: Context, req: HttpRequest, codec: TokenCodec,
   if (!(await ctx.store.touch(record.id, now, exp))) throw reject('SESSION_ENDED', 'revoked', 'all', record.id, record.subject);
   const token = await codec.sign('session', claimsFor(record, randomId(), now, exp));
   ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'sliding', sessionId: record.id, subject: record.subject, grace: false }));
-  const cookie = ctx.jar.access(token, exp - now, secureOf(req), now);
+  const cookie = ctx.jar.access(token, exp - now, isSecure(ctx, req), now);
   return ok(toSession({ ...record, expiresAt: exp, lastSeenAt: now }, exp), [cookie], { token });
 }
 

@@ -1,4 +1,5 @@
 /** The per-field check: one option's value against its kind (then its `refine`), as a resolved value or a ConfigError that never echoes a secret. */
+import { compileTrust } from './proxy.js';
 import { ConfigError } from '../errors.js';
 import { childrenOf } from '../option-table.js';
 import { parseDuration } from './duration.js';
@@ -106,6 +107,27 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
       if (typeof v !== 'function') throw new ConfigError(path, `expected a function; got ${describe(v)}`);
       out = v;
       break;
+    case 'logger': {
+      const l = v as Record<string, unknown> | null | false;
+      if (l !== false && (typeof l !== 'object' || l === null || ['info', 'warn', 'error'].some(m => typeof l[m] !== 'function'))) {
+        throw new ConfigError(path, `expected false or a logger with info, warn and error methods (pino, console, app.log); got ${describe(v)}`);
+      }
+      out = v;
+      break;
+    }
+    case 'trustProxy': {
+      const list = typeof v === 'string' ? v.split(',').map(s => s.trim()).filter(Boolean) : v;
+      if (typeof list === 'boolean' || (typeof list === 'number' && Number.isSafeInteger(list) && list >= 0)) out = list;
+      else if (Array.isArray(list) && list.length > 0 && list.every(s => typeof s === 'string')) {
+        try {
+          compileTrust(list as string[]);
+        } catch (err) {
+          throw new ConfigError(path, (err as Error).message);
+        }
+        out = [...(list as string[])];
+      } else throw new ConfigError(path, `expected true, false, a hop count, or proxy addresses and subnets; got ${describe(v)}`);
+      break;
+    }
     case 'store': {
       const s = v as Record<string, unknown> | null;
       for (const m of t.methods) {

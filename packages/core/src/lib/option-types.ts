@@ -1,4 +1,6 @@
 /** The shape of an option declaration: the kinds of option, a row as written, the entry it becomes (with its `TESSERA_*` name), each kind's resolved value. */
+import type { Logger } from '../logger.js';
+import type { TrustProxy } from './proxy.js';
 import type { TokenStore } from '../store.js';
 
 /** What an option holds. `kind` drives the check (option-check.ts) and the environment parsing in `@tessera/config`. */
@@ -25,7 +27,11 @@ export type OptionType =
   /** A list of strings. */
   | { readonly kind: 'list' }
   | { readonly kind: 'function' }
-  | { readonly kind: 'store'; readonly methods: readonly string[] };
+  | { readonly kind: 'store'; readonly methods: readonly string[] }
+  /** `false`, or an object with `info`, `warn` and `error` methods (pino, console, Fastify's `app.log`). */
+  | { readonly kind: 'logger' }
+  /** `true` (every hop), a hop count, or trusted proxy addresses/subnets (a list, or comma-separated). */
+  | { readonly kind: 'trustProxy' };
 
 export type Unit = 'seconds' | 'bytes';
 
@@ -78,6 +84,16 @@ export type KindValue<T> = T extends { kind: 'group' }
                 ? string[]
                 : T extends { kind: 'store' }
                   ? TokenStore
+                  : T extends { kind: 'logger' }
+                    ? Logger | false
+                    : T extends { kind: 'trustProxy' }
+                      ? TrustProxy
                   : T extends { kind: 'function' }
                     ? (...args: never[]) => unknown
                     : never;
+
+/** One table row: the spec, its path, and its `TESSERA_*` name (none when `env: false`). */
+export function option<const P extends string, const S extends OptionSpec>(path: P, spec: S) {
+  const { env, ...rest } = spec;
+  return { ...rest, path, env: env === false ? undefined : envName(path) } as Omit<S, 'env'> & { readonly path: P; readonly env: string | undefined };
+}
