@@ -93,7 +93,7 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
         const bytes = Buffer.byteLength(s, 'utf8');
         // Never echo the secret: only its length.
         if (bytes < t.minBytes) {
-          throw new ConfigError(where, `too short (${bytes} bytes); use at least ${t.minBytes} bytes, e.g. \`tessera secret\` or 32 random bytes in base64`);
+          throw new ConfigError(where, `too short (${bytes} bytes); use at least ${t.minBytes} bytes, e.g. 32 random bytes in base64url: node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`);
         }
       });
       out = [...(list as string[])];
