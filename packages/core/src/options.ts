@@ -87,7 +87,7 @@ export interface TesseraOptions {
   tokenInLoginBody?: boolean;
   /** Seconds of clock skew accepted on exp/nbf/iat. Default 5. 0 is allowed. */
   clockTolerance?: Duration;
-  /** Default: the file store in `./.tessera` (framework packages) or a memory store (core alone). */
+  /** Default in the framework packages: the file store in `./.tessera`. `createTessera()` needs one given. */
   store?: TokenStore;
   /** How long a store call may take before the request fails with 503. Seconds, or `'500ms'`. Default 2 s. */
   storeTimeout?: Duration;
