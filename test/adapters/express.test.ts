@@ -1,7 +1,7 @@
-import express from 'express';
+import express, { type ErrorRequestHandler } from 'express';
 import cookieParser from 'cookie-parser';
 import { tessera } from '@tessera/express';
-import { defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
+import { BASIC_LOGIN_FAILED, basicLogin, defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = express();
@@ -9,11 +9,31 @@ const mount: Mount = async (core, setup) => {
   if (setup.extras) app.use(cookieParser(), express.json());
   const auth = tessera(core);
   app.use(auth);
+  app.post('/auth/basic', async (req, res, next) => {
+    const user = basicLogin(req.headers.authorization);
+    if (user === null) return void res.status(401).json(BASIC_LOGIN_FAILED);
+    try {
+      await auth.issue(req, res, user);
+      res.json({ user });
+    } catch (err) {
+      next(err);
+    }
+  });
   app.use('/auth/admin', auth.adminRoutes({ isAdmin }));
   app.use('/auth', auth.routes());
   app.get('/api/me', auth.requireSession(), (req, res) => void res.json({ user: req.tessera!.user }));
   app.post('/api/data', auth.requireSession(), (_req, res) => void res.json({ ok: true }));
+  app.post('/api/sensitive', auth.requireFresh(), (_req, res) => void res.json({ ok: true }));
+  app.get(
+    '/page',
+    auth.requireSession({ onReject: (_req, res, rejection) => res.redirect(302, `/login?reason=${rejection.error.code}`) }),
+    (req, res) => void res.json({ user: req.tessera!.user }),
+  );
   app.get('/public', (req, res) => void res.json({ user: req.tessera?.user ?? null }));
+  const errors: ErrorRequestHandler = (err, _req, res, _next) => {
+    res.status(err.status ?? 500).json({ error: { code: err.code, message: err.message } });
+  };
+  app.use(errors);
   return listen(app.listen(0, '127.0.0.1'));
 };
 

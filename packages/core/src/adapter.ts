@@ -14,7 +14,7 @@ import { contextOf, createTessera, isTessera, type Tessera } from './tessera.js'
 import type { AuthResult, HttpReply, HttpRequest, Rejection, RouteName, Session, User } from './types.js';
 import { requireFresh } from './flows/fresh.js';
 import { describeStore } from './logger.js';
-import { reshape } from './outcome.js';
+import { sendable } from './outcome.js';
 
 export type { AdminRequest, AdminRouteOptions } from './admin-routes.js';
 export type { AuthResult, HttpReply, HttpRequest, JsonObject, Rejection, RouteName, Session, User } from './types.js';
@@ -52,8 +52,21 @@ export interface AdapterKit {
   issue<U extends User>(req: HttpRequest, user: U): Promise<{ session: Session; cookies: readonly string[] }>;
   /** `r` as is when the login is at most `maxAge` seconds old (default `freshAge`); else a REAUTH_REQUIRED refusal. */
   fresh(req: HttpRequest, r: AuthResult, maxAge?: number): AuthResult;
-  /** A guard's own `onReject` over the (globally reshaped) refusal; the contract reply when it returns nothing. */
-  reshape(rejection: Rejection, onReject: ((r: Rejection) => HttpReply | undefined | void) | undefined): HttpReply;
+  /** The reply a guard sends for a refusal: the global `onReject`'s, when it reshapes it, else the contract reply. */
+  replyFor(req: HttpRequest, r: Extract<AuthResult, { ok: false }>): HttpReply;
+  /** The Set-Cookie values of a reply (a guard with its own `onReject` still clears what the refusal clears). */
+  cookiesOf(reply: HttpReply): string[];
+}
+
+/**
+ * The Set-Cookie list after adding `added`: an earlier value for a cookie of the same name is
+ * dropped (one Set-Cookie per name, RFC 6265 4.1.1), e.g. a reissue the middleware set before a
+ * login replaced the session.
+ */
+export function mergeSetCookie(existing: string | readonly string[] | number | undefined, added: readonly string[]): string[] {
+  const before = existing === undefined ? [] : typeof existing === 'number' ? [String(existing)] : typeof existing === 'string' ? [existing] : [...existing];
+  const names = new Set(added.map(c => c.slice(0, c.indexOf('='))));
+  return [...before.filter(c => !names.has(c.slice(0, c.indexOf('=')))), ...added];
 }
 
 /** Trailing slashes trimmed, `/` kept. */
@@ -70,6 +83,7 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
   const ctx = contextOf(core);
   ctx.o.logger.info({ store: describeStore(core.store) }, 'sessions are kept in the store');
   const prefix = ctx.o.prefix;
+  const loginPath = `${prefix === '/' ? '' : prefix}/login`;
   const routeNames: readonly RouteName[] = ctx.o.refreshable ? ['login', 'refresh', 'logout', 'session'] : ['login', 'logout', 'session'];
   return {
     core,
@@ -85,7 +99,8 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
         return undefined as T;
       }
       if (sync !== null) return then(sync);
-      const p = authenticate(ctx, req).then(then);
+      // No reissue on the login route: that session is about to end.
+      const p = authenticate(ctx, req, undefined, !(req.method === 'POST' && req.path === loginPath)).then(then);
       if (fail) p.catch(fail);
       return p;
     },
@@ -105,6 +120,7 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
       return { session: r.session, cookies: r.cookies };
     },
     fresh: (req, r, maxAge) => requireFresh(ctx, req, r, maxAge),
-    reshape: (rejection, onReject) => reshape(onReject, rejection),
+    replyFor: (req, r) => sendable(ctx, req, r),
+    cookiesOf: reply => reply.headers.filter(([name]) => name === 'set-cookie').map(([, v]) => v),
   };
 }

@@ -16,7 +16,7 @@ import { adminRevoke, listLive, recordInfo } from './flows/admin.js';
 import { createApiToken } from './flows/api-tokens.js';
 import { authenticate } from './flows/authenticate.js';
 import { readJsonBody } from './flows/body.js';
-import { refuse } from './outcome.js';
+import { refuse, sendable } from './outcome.js';
 import { reject } from './reject.js';
 import { jsonReply } from './reply.js';
 import type { AuthResult, HttpReply, HttpRequest, JsonObject, Session } from './types.js';
@@ -69,7 +69,7 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
   if (!m) return null;
   try {
     const auth = prior ?? (await authenticate(ctx, req));
-    if (!auth.ok) return auth.reply;
+    if (!auth.ok) return sendable(ctx, req, auth);
     const me = auth.session;
     const arg = m.arg === undefined ? undefined : param(m.arg);
     if (m.arg !== undefined && arg === null) throw reject('BAD_REQUEST', 'admin-param', 'none');
@@ -113,7 +113,7 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
         return await createTokenRoute(ctx, req, me);
     }
   } catch (err) {
-    return refuse(ctx, req, err).reply;
+    return sendable(ctx, req, refuse(ctx, req, err));
   }
 }
 

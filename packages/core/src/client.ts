@@ -23,11 +23,13 @@ export function clientIp(ctx: Context, req: HttpRequest): string | null {
 export function isSecure(ctx: Context, req: HttpRequest): boolean {
   try {
     const remote = req.remoteAddress;
-    if (ctx.trusts !== null && remote !== undefined && ctx.trusts(remote.replace(/^::ffff:(?=\d+\.)/, ''), 0)) {
+    if (ctx.trusts === null || remote === undefined) return req.secure;
+    // Tessera's own trust decides, not the framework's: X-Forwarded-Proto from a trusted peer, else the socket.
+    if (ctx.trusts(remote.replace(/^::ffff:(?=\d+\.)/, ''), 0)) {
       const proto = req.header('x-forwarded-proto');
       if (proto !== undefined) return proto.split(',')[0]!.trim().toLowerCase() === 'https';
     }
-    return req.secure;
+    return req.encrypted ?? req.secure;
   } catch {
     return false;
   }

@@ -39,12 +39,16 @@ export function refuse(ctx: Context, req: HttpRequest, err: unknown): Fail {
       ...(err.subject !== undefined ? { subject: err.subject } : {}),
     }));
   }
-  const reply = errorReply(error.code, ctx.jar.clear(err.clear, isSecure(ctx, req)));
-  return { ok: false, error, reply: reshape(ctx.o.onReject, { error, reply, request: req }) };
+  return { ok: false, error, reply: errorReply(error.code, ctx.jar.clear(err.clear, isSecure(ctx, req))) };
+}
+
+/** The reply to send for a refusal: the app's global `onReject`, if it reshapes it, else the contract reply. */
+export function sendable(ctx: Context, req: HttpRequest, r: Fail): HttpReply {
+  return reshape(ctx.o.onReject, { error: r.error, reply: r.reply, request: req });
 }
 
 /**
- * The app's own reply for a refusal (`onReject`, global or per guard), or the contract reply when
+ * The app's own reply for a refusal (the global `onReject`), or the contract reply when
  * it returns nothing. The cookies the refusal clears are cleared either way: the session is over.
  */
 export function reshape(onReject: ((r: Rejection) => HttpReply | undefined | void) | undefined, rejection: Rejection): HttpReply {

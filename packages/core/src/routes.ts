@@ -9,7 +9,7 @@ import { rotatePair } from './flows/pair.js';
 import { refreshSliding } from './flows/sliding.js';
 import { isCrossOrigin } from './lib/csrf.js';
 import { readCredentials, refreshTokenOf } from './credentials.js';
-import { refuse, type Ok } from './outcome.js';
+import { refuse, sendable, type Ok } from './outcome.js';
 import { reject } from './reject.js';
 import { jsonReply } from './reply.js';
 import type { AuthResult, HttpReply, HttpRequest, JsonObject, RouteName, Session } from './types.js';
@@ -42,7 +42,7 @@ export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, 
   try {
     if (name === 'session') {
       const r = prior ?? (await authenticate(ctx, req));
-      return r.ok ? jsonReply(200, sessionBody(ctx, r.session)) : r.reply;
+      return r.ok ? jsonReply(200, sessionBody(ctx, r.session)) : sendable(ctx, req, r);
     }
     const csrf = ctx.o.csrf;
     if (csrf && isCrossOrigin(req, csrf.trustedOrigins)) throw reject('CSRF_FAILED', 'cross-origin', 'none');
@@ -53,13 +53,13 @@ export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, 
     if (name === 'logout') return await logout(ctx, req);
     return await refresh(ctx, req, prior);
   } catch (err) {
-    return refuse(ctx, req, err).reply;
+    return sendable(ctx, req, refuse(ctx, req, err));
   }
 }
 
 async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undefined): Promise<HttpReply> {
   if (prior?.ok && prior.refreshed) return issuedReply(ctx, prior as Ok, []); // the middleware already set the cookies
-  if (prior && !prior.ok && FINAL.has(prior.error.code)) return prior.reply;
+  if (prior && !prior.ok && FINAL.has(prior.error.code)) return sendable(ctx, req, prior);
   const codec = await ctx.keys.forRequest();
   const now = ctx.now();
   if (ctx.o.mode === 'pair') {
@@ -70,7 +70,7 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
     return issuedReply(ctx, r, r.cookies);
   }
   const r = prior ?? (await authenticate(ctx, req));
-  if (!r.ok) return r.reply;
+  if (!r.ok) return sendable(ctx, req, r);
   if (r.refreshed) return issuedReply(ctx, r as Ok, r.cookies); // reissued on the way in (refresh window)
   if (r.session.kind !== 'session') throw reject('TOKEN_INVALID', 'not-refreshable', 'none');
   const reissued = await refreshSliding(ctx, req, codec, r.session.id, r.session.subject, now);

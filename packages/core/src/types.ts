@@ -15,6 +15,8 @@ export interface HttpRequest {
   readonly secure: boolean;
   /** The socket peer's address, for the `trustProxy` option (which reads X-Forwarded-For itself). */
   readonly remoteAddress?: string | undefined;
+  /** Whether the socket itself is TLS, for the `trustProxy` option (which reads X-Forwarded-Proto itself). */
+  readonly encrypted?: boolean | undefined;
   /** The request body: an already-parsed value, a raw string, or undefined when none. */
   body(): Promise<unknown>;
 }

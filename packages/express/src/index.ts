@@ -70,8 +70,8 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
       const done = (r0: AuthResult) => {
         const r = check(req, r0);
         if (r.ok) return next();
-        if (!options.onReject) return send(res, r.reply);
-        appendCookies(res, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        if (!options.onReject) return send(res, kit.replyFor(toRequest(req), r));
+        appendCookies(res, kit.cookiesOf(r.reply));
         options.onReject(req, res, { error: r.error, reply: r.reply, request: toRequest(req) });
       };
       const prior = resultOf(req);

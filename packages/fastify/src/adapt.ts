@@ -1,5 +1,5 @@
 /** Fastify request/reply <-> the core's HttpRequest/HttpReply. Translation only, no policy. */
-import { headerValue, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
+import { headerValue, mergeSetCookie, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 class FastifyHttpRequest implements HttpRequest {
@@ -24,6 +24,9 @@ class FastifyHttpRequest implements HttpRequest {
   get remoteAddress(): string | undefined {
     return this.r.socket?.remoteAddress;
   }
+  get encrypted(): boolean {
+    return Boolean((this.r.socket as { encrypted?: boolean } | undefined)?.encrypted);
+  }
   body(): Promise<unknown> {
     return Promise.resolve(this.r.body);
   }
@@ -33,13 +36,22 @@ export function toRequest(request: FastifyRequest): HttpRequest {
   return new FastifyHttpRequest(request);
 }
 
+/** Adds Set-Cookie values, replacing any earlier one for the same cookie name. */
 export function appendCookies(reply: FastifyReply, cookies: readonly string[]): void {
+  if (cookies.length === 0) return;
+  const merged = mergeSetCookie(reply.getHeader('set-cookie') as string | string[] | undefined, cookies);
+  reply.removeHeader('set-cookie');
   // Fastify accumulates repeated set-cookie headers into a list (also alongside @fastify/cookie).
-  for (const c of cookies) reply.header('set-cookie', c);
+  for (const c of merged) reply.header('set-cookie', c);
 }
 
 export function send(reply: FastifyReply, r: HttpReply): FastifyReply {
   reply.code(r.status);
-  for (const [name, value] of r.headers) reply.header(name, value);
+  const cookies: string[] = [];
+  for (const [name, value] of r.headers) {
+    if (name === 'set-cookie') cookies.push(value);
+    else reply.header(name, value);
+  }
+  appendCookies(reply, cookies);
   return r.body === null ? reply.send() : reply.send(JSON.stringify(r.body));
 }

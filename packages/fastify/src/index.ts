@@ -64,8 +64,8 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
       const finish = (r0: AuthResult) => {
         const r = check(request, r0);
         if (r.ok) return done();
-        if (!options.onReject) return send(reply, r.reply);
-        appendCookies(reply, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        if (!options.onReject) return send(reply, kit.replyFor(toRequest(request), r));
+        appendCookies(reply, kit.cookiesOf(r.reply));
         options.onReject(request, reply, { error: r.error, reply: r.reply, request: toRequest(request) });
       };
       const prior = results.get(request);

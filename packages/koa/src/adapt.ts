@@ -1,5 +1,5 @@
 /** Koa context <-> the core's HttpRequest/HttpReply. Never uses ctx.cookies.set (it refuses Secure cookies behind TLS-terminating proxies unless app.proxy is set and keys are managed). */
-import { headerValue, readBody, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
+import { headerValue, mergeSetCookie, readBody, type HttpReply, type HttpRequest } from '@tessera/core/adapter';
 import type { Context } from 'koa';
 
 class KoaRequest implements HttpRequest {
@@ -22,6 +22,9 @@ class KoaRequest implements HttpRequest {
   get remoteAddress(): string | undefined {
     return this.ctx.req.socket?.remoteAddress;
   }
+  get encrypted(): boolean {
+    return Boolean((this.ctx.req.socket as { encrypted?: boolean } | undefined)?.encrypted);
+  }
   body(): Promise<unknown> {
     const parsed = (this.ctx.request as { body?: unknown }).body;
     if (parsed !== undefined) return Promise.resolve(parsed);
@@ -34,15 +37,18 @@ export function toRequest(ctx: Context): HttpRequest {
   return new KoaRequest(ctx);
 }
 
+/** Adds Set-Cookie values, replacing any earlier one for the same cookie name. */
 export function appendCookies(ctx: Context, cookies: readonly string[]): void {
-  for (const c of cookies) ctx.append('set-cookie', c);
+  if (cookies.length > 0) ctx.set('set-cookie', mergeSetCookie(ctx.response.get('set-cookie') as string | string[] | undefined || undefined, cookies));
 }
 
 export function send(ctx: Context, reply: HttpReply): void {
+  const cookies: string[] = [];
   for (const [name, value] of reply.headers) {
-    if (name === 'set-cookie') ctx.append(name, value);
+    if (name === 'set-cookie') cookies.push(value);
     else ctx.set(name, value);
   }
+  appendCookies(ctx, cookies);
   ctx.status = reply.status;
   ctx.body = reply.body === null ? null : JSON.stringify(reply.body);
   if (reply.body !== null) ctx.type = 'application/json; charset=utf-8';

@@ -80,8 +80,8 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
       const done = (r0: AuthResult) => {
         const r = check(ctx, r0);
         if (r.ok) return next();
-        if (!options.onReject) return send(ctx, r.reply);
-        appendCookies(ctx, r.reply.headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v));
+        if (!options.onReject) return send(ctx, kit.replyFor(toRequest(ctx), r));
+        appendCookies(ctx, kit.cookiesOf(r.reply));
         return options.onReject(ctx, { error: r.error, reply: r.reply, request: toRequest(ctx) });
       };
       const prior = results.get(ctx);

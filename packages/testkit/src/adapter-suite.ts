@@ -25,9 +25,18 @@ export interface MountSetup {
 }
 
 /**
- * The app every framework mounts: the tessera middleware, the auth routes under /auth, and
- * GET /api/me (guarded, `{ user }`), POST /api/data (guarded, `{ ok: true }`),
- * GET /public (`{ user: session user or null }`).
+ * The app every framework mounts: the tessera middleware, the auth routes under /auth, the admin
+ * routes under /auth/admin (with `isAdmin`), and
+ * - GET /api/me (guarded, `{ user }`), POST /api/data (guarded, `{ ok: true }`),
+ *   GET /public (`{ user: session user or null }`);
+ * - POST /auth/basic: HTTP Basic login through the framework's `issue`. `basicLogin(header)` (fixtures)
+ *   names the user; none: 401 `BASIC_LOGIN_FAILED` (`{ error: { code: 'LOGIN_FAILED', message:
+ *   'Invalid credentials.' } }`), written by the app. Else `issue(...)` then 200 `{ user }`; a rejected
+ *   issue goes to the framework's error handling (Express error middleware, Koa try/catch, Fastify
+ *   setErrorHandler), which answers `err.status ?? 500` with `{ error: { code: err.code, message: err.message } }`;
+ * - POST /api/sensitive, guarded by `requireFresh()`: `{ ok: true }`;
+ * - GET /page, guarded by `requireSession({ onReject })` whose onReject redirects 302 to
+ *   `/login?reason=<rejection.error.code>`: `{ user }`.
  */
 export type Mount = (auth: Tessera, setup: MountSetup) => Promise<{ url: string; close(): Promise<void> }>;
 

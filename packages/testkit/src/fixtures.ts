@@ -17,3 +17,18 @@ export async function verifyCredentials(input: { username: string; password: str
   return u && u.password === input.password ? u.user : null;
 }
 
+
+/** The user named by an HTTP Basic `Authorization` header (`Basic base64(user:password)`) with the right password, else null. For the mounts' POST /auth/basic. */
+export function basicLogin(header: string | undefined): FixtureUser | null {
+  const m = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header ?? '');
+  if (!m) return null;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return null;
+  const name = decoded.slice(0, colon);
+  const entry = Object.hasOwn(USERS, name) ? USERS[name] : undefined;
+  return entry && entry.password === decoded.slice(colon + 1) ? entry.user : null;
+}
+
+/** The body the mounts answer a bad or missing Basic credential with (the contract's LOGIN_FAILED, written by the app). */
+export const BASIC_LOGIN_FAILED = { error: { code: 'LOGIN_FAILED', message: 'Invalid credentials.' } } as const;

@@ -16,9 +16,13 @@ import { checkRecord, checkTenant, inWindow, loadSession, maybeTouch, toSession,
 import { rotatePair } from './pair.js';
 import { reissue } from './sliding.js';
 
-export async function authenticate(ctx: Context, req: HttpRequest, creds: Credentials = readCredentials(req, ctx.jar)): Promise<AuthResult> {
+/**
+ * `refresh: false` authenticates without reissuing or rotating: on the login route, where the
+ * presented session is about to end, a fresh token for it would only be sent and thrown away.
+ */
+export async function authenticate(ctx: Context, req: HttpRequest, creds: Credentials = readCredentials(req, ctx.jar), refresh = true): Promise<AuthResult> {
   try {
-    return await run(ctx, req, creds);
+    return await run(ctx, req, creds, refresh);
   } catch (err) {
     return refuse(ctx, req, err);
   }
@@ -60,41 +64,41 @@ export function authenticateSync(ctx: Context, req: HttpRequest): AuthResult | n
   }
 }
 
-async function run(ctx: Context, req: HttpRequest, c: Credentials): Promise<Ok> {
+async function run(ctx: Context, req: HttpRequest, c: Credentials, refresh: boolean): Promise<Ok> {
   const codec = ctx.keys.codec ?? (await ctx.keys.forRequest());
   const now = ctx.now();
   if (c.bearer !== undefined) {
     if (c.bearer.startsWith(API_PREFIX)) return authenticateApiToken(ctx, req, c.bearer, now);
-    return authenticateToken(ctx, req, c, codec, c.bearer, false, now);
+    return authenticateToken(ctx, req, c, codec, c.bearer, false, refresh, now);
   }
   if (c.access.status === 'duplicate') throw reject('TOKEN_INVALID', 'duplicate-cookie', 'access');
   const csrf = ctx.o.csrf;
   if (csrf && !isSafeMethod(req.method) && (c.access.status === 'found' || c.refresh.status !== 'absent') && isCrossOrigin(req, csrf.trustedOrigins)) {
     throw reject('CSRF_FAILED', 'cross-origin', 'none');
   }
-  if (c.access.status === 'found') return authenticateToken(ctx, req, c, codec, c.access.value, true, now);
-  const refresh = refreshTokenOf(c);
-  if (refresh !== undefined) return rotatePair(ctx, req, codec, refresh, now);
+  if (c.access.status === 'found') return authenticateToken(ctx, req, c, codec, c.access.value, true, refresh, now);
+  const refreshToken = refreshTokenOf(c);
+  if (refreshToken !== undefined && refresh) return rotatePair(ctx, req, codec, refreshToken, now);
   throw reject('TOKEN_MISSING', 'no-token', 'none');
 }
 
-async function authenticateToken(ctx: Context, req: HttpRequest, c: Credentials, codec: TokenCodec, token: string, viaCookie: boolean, now: number): Promise<Ok> {
+async function authenticateToken(ctx: Context, req: HttpRequest, c: Credentials, codec: TokenCodec, token: string, viaCookie: boolean, refresh: boolean, now: number): Promise<Ok> {
   const o = ctx.o;
   const pair = o.mode === 'pair';
   const v = await codec.verify(pair ? 'access' : 'session', token, now);
   if (!v.ok) {
-    if (v.code === 'TOKEN_EXPIRED' && viaCookie) {
-      const refresh = refreshTokenOf(c);
-      if (refresh !== undefined) return rotatePair(ctx, req, codec, refresh, now);
+    if (v.code === 'TOKEN_EXPIRED' && viaCookie && refresh) {
+      const refreshToken = refreshTokenOf(c);
+      if (refreshToken !== undefined) return rotatePair(ctx, req, codec, refreshToken, now);
     }
     throw reject(v.code, v.reason, v.code === 'TOKEN_EXPIRED' ? 'none' : 'access');
   }
   const claims = v.claims;
   const record = await loadSession(ctx, req, claims, now);
-  if (viaCookie && o.refreshable && inWindow(ctx, claims, pair ? o.accessTtl : o.ttl, now)) {
+  if (viaCookie && refresh && o.refreshable && inWindow(ctx, claims, pair ? o.accessTtl : o.ttl, now)) {
     if (pair) {
-      const refresh = refreshTokenOf(c);
-      if (refresh !== undefined) return rotatePair(ctx, req, codec, refresh, now);
+      const refreshToken = refreshTokenOf(c);
+      if (refreshToken !== undefined) return rotatePair(ctx, req, codec, refreshToken, now);
     } else {
       const reissued = await reissue(ctx, req, codec, record, claims, now);
       if (reissued !== null) return reissued;

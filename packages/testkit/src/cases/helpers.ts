@@ -1,5 +1,6 @@
 import { expect } from '@jest/globals';
 import { ERRORS, type ErrorCode } from '@tessera/core';
+import type { TestApp } from '../adapter-suite.js';
 import { setCookies, type SetCookie } from '../cookies.js';
 
 export function expectError(res: { status: number; body: unknown; headers: Record<string, unknown> }, code: ErrorCode): void {
@@ -31,4 +32,17 @@ export function decodeJwt(token: string): { header: Record<string, unknown>; pay
     header: JSON.parse(Buffer.from(h!, 'base64url').toString('utf8')),
     payload: JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')),
   };
+}
+
+/** An `Authorization: Basic` value. */
+export function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+}
+
+/** POST /auth/basic: the mount's HTTP Basic login through the framework's `issue`. */
+export function basicLoginRequest(app: TestApp, authorization?: string, cookie?: string) {
+  let r = app.http().post('/auth/basic');
+  if (authorization !== undefined) r = r.set('Authorization', authorization);
+  if (cookie !== undefined) r = r.set('Cookie', cookie);
+  return r;
 }

@@ -19,6 +19,12 @@ import storeFailure from './store-failure.js';
 import storeTracking from './store-tracking.js';
 import badBodies from './bad-bodies.js';
 import brokenSecret from './broken-secret.js';
+import programmaticSessions from './programmatic-sessions.js';
+import fixation from './fixation.js';
+import freshness from './freshness.js';
+import rejection from './rejection.js';
+import logging from './logging.js';
+import trustProxy from './trust-proxy.js';
 
 /** One file per behaviour; each registers its own describe block. */
 export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
@@ -42,4 +48,10 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   tokenOptions,
   badBodies,
   brokenSecret,
+  programmaticSessions,
+  fixation,
+  freshness,
+  rejection,
+  logging,
+  trustProxy,
 ];
