@@ -24,7 +24,8 @@ export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** `FileStore at /srv/app/.tessera`, `RedisStore`: what a log line says about a store (never its URL, which may hold a password). */
 export function describeStore(store: TokenStore): string {
-  const name = (store as object).constructor?.name || 'custom store';
+  const ctor = (store as object).constructor;
+  const name = ctor && ctor !== Object && ctor.name ? ctor.name : 'custom store';
   const dir = (store as { dir?: unknown }).dir;
   return typeof dir === 'string' ? `${name} at ${dir}` : name;
 }
