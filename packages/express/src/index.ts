@@ -42,6 +42,8 @@ export interface TesseraExpress extends RequestHandler {
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
 
+const pass = (_req: Request, r: AuthResult): AuthResult => r;
+
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress {
   const kit = adapterKit(options, defaultStore);
 
@@ -65,8 +67,10 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
 
   /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
   const guard =
-    (options: GuardOptions = {}, check: (req: Request, r: AuthResult) => AuthResult = (_req, r) => r): RequestHandler =>
+    (options: GuardOptions = {}, check: (req: Request, r: AuthResult) => AuthResult = pass): RequestHandler =>
     (req, res, next) => {
+      const prior = resultOf(req);
+      if (prior !== undefined && prior.ok && check === pass) return next(); // the common case, without a closure
       const done = (r0: AuthResult) => {
         const r = check(req, r0);
         if (r.ok) return next();
@@ -74,7 +78,6 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
         appendCookies(res, kit.cookiesOf(r.reply));
         options.onReject(req, res, { error: r.error, reply: r.reply, request: toRequest(req) });
       };
-      const prior = resultOf(req);
       if (prior) return done(prior);
       kit.authenticate(toRequest(req), r => done(settle(req, res, r)), next);
     };

@@ -38,6 +38,8 @@ function rawBodies(child: FastifyInstance, badRequest: () => HttpReply): void {
   });
 }
 
+const pass = (_request: FastifyRequest, r: AuthResult): AuthResult => r;
+
 const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyInstance, opts) => {
   const { instance, registerRoutes = true, admin, ...options } = opts;
   // Fastify's own logger unless the options name one.
@@ -59,8 +61,10 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
   });
 
   /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
-  const guard = (options: GuardOptions = {}, check: (request: FastifyRequest, r: AuthResult) => AuthResult = (_q, r) => r) =>
+  const guard = (options: GuardOptions = {}, check: (request: FastifyRequest, r: AuthResult) => AuthResult = pass) =>
     function tesseraGuard(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+      const prior = results.get(request);
+      if (prior !== undefined && prior.ok && check === pass) return done(); // the common case, without a closure
       const finish = (r0: AuthResult) => {
         const r = check(request, r0);
         if (r.ok) return done();
@@ -68,7 +72,6 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
         appendCookies(reply, kit.cookiesOf(r.reply));
         options.onReject(request, reply, { error: r.error, reply: r.reply, request: toRequest(request) });
       };
-      const prior = results.get(request);
       if (prior) return void finish(prior);
       kit.authenticate(toRequest(request), r => finish(settle(request, reply, r)), err => done(err as Error));
     };

@@ -41,6 +41,8 @@ export interface TesseraKoa extends Middleware {
   adminRoutes(options?: AdminRouteOptions & { prefix?: string }): Middleware;
 }
 
+const pass = (_ctx: Context, r: AuthResult): AuthResult => r;
+
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   const kit = adapterKit(options, defaultStore);
 
@@ -75,8 +77,10 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
 
   /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
   const guard =
-    (options: GuardOptions = {}, check: (ctx: Context, r: AuthResult) => AuthResult = (_ctx, r) => r): Middleware =>
+    (options: GuardOptions = {}, check: (ctx: Context, r: AuthResult) => AuthResult = pass): Middleware =>
     (ctx: Context, next: Next) => {
+      const prior = results.get(ctx);
+      if (prior !== undefined && prior.ok && check === pass) return next(); // the common case, without a closure
       const done = (r0: AuthResult) => {
         const r = check(ctx, r0);
         if (r.ok) return next();
@@ -84,7 +88,6 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
         appendCookies(ctx, kit.cookiesOf(r.reply));
         return options.onReject(ctx, { error: r.error, reply: r.reply, request: toRequest(ctx) });
       };
-      const prior = results.get(ctx);
       return prior ? done(prior) : kit.authenticate(toRequest(ctx), r => done(settle(ctx, r)));
     };
 
