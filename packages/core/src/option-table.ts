@@ -64,16 +64,16 @@ export const OPTION_TABLE = [
   }),
   option('refreshReuse.maxReuse', {
     type: { kind: 'integer', min: 0, max: 1000 },
-    default: 10,
-    defaultDoc: '`10`',
-    doc: 'How many times the just-rotated refresh token may be presented again.',
+    default: 1000,
+    defaultDoc: '`1000`',
+    doc: 'How many times a rotated-out refresh token may be presented again within the grace (each time it gets the family\'s current head). Default `1000`: no limit for an honest browser burst; set it lower to cap replays.',
   }),
   option('refreshReuse.graceSeconds', {
     type: { kind: 'integer', min: 0, max: 3600 },
     default: 10,
     defaultDoc: '`10` s',
     unit: 'seconds',
-    doc: 'For how long after the rotation.',
+    doc: 'For how long after its rotation a rotated-out refresh token still gets the current head (however many generations behind); afterwards it is reuse.',
   }),
   option('idleTimeout', {
     type: { kind: 'duration', min: 1, off: true },

@@ -5,7 +5,7 @@ import { authenticate } from './flows/authenticate.js';
 import { readJsonBody } from './flows/body.js';
 import { login } from './flows/login.js';
 import { logout } from './flows/logout.js';
-import { rotatePair } from './flows/pair.js';
+import { freshPair, rotatePair } from './flows/pair.js';
 import { refreshSliding } from './flows/sliding.js';
 import { isCrossOrigin } from './lib/csrf.js';
 import { readCredentials, refreshTokenOf } from './credentials.js';
@@ -63,9 +63,13 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
   const codec = await ctx.keys.forRequest();
   const now = ctx.now();
   if (ctx.o.mode === 'pair') {
-    let token = refreshTokenOf(readCredentials(req, ctx.jar));
+    const creds = readCredentials(req, ctx.jar);
+    let token = refreshTokenOf(creds);
     if (token === undefined && ctx.o.tokenInLoginBody) token = await bodyRefreshToken(req);
     if (token === undefined) throw reject('TOKEN_MISSING', 'no-refresh-token', 'none');
+    // A still-fresh access token of the same session: another tab refreshed already; no new generation.
+    const fresh = await freshPair(ctx, req, codec, creds, token, now);
+    if (fresh !== null) return issuedReply(ctx, fresh, []);
     const r = await rotatePair(ctx, req, codec, token, now);
     return issuedReply(ctx, r, r.cookies);
   }

@@ -42,7 +42,7 @@ describe('options', () => {
       mode: 'sliding',
       accessTtl: 300,
       refreshTtl: 604800,
-      refreshReuse: { maxReuse: 10, graceSeconds: 10 },
+      refreshReuse: { maxReuse: 1000, graceSeconds: 10 },
       idleTimeout: 0,
       absoluteTimeout: 0,
       bindClientIp: false,

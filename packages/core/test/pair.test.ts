@@ -68,7 +68,7 @@ describe('pair mode: refresh rotates', () => {
     const { refresh, jar, clock, store, sid, events } = await pair();
     const used = jtiOf(jar.get('tessera-refresh')!);
     clock.set(T0 + 30);
-    const reply = await refresh();
+    const reply = await refresh(jar.only('tessera-refresh')); // no access token: it would still be fresh
     expect(reply.status).toBe(200);
     const next = new Jar(reply);
     const access = next.get('tessera')!;
@@ -173,7 +173,7 @@ describe('pair mode: refresh rotates', () => {
   it("the refresh route keeps the middleware's final verdict: REFRESH_REUSED is not re-run into SESSION_ENDED", async () => {
     const { core, refresh, jar, clock } = await pair({ refreshReuse: { maxReuse: 10, graceSeconds: 10 } });
     clock.set(T0 + 10);
-    expect((await refresh()).status).toBe(200); // rotated: the jar now holds a rotated-out token
+    expect((await refresh(jar.only('tessera-refresh'))).status).toBe(200); // rotated: the jar now holds a rotated-out token
     clock.set(T0 + 71); // access expired, grace over
     const request = post('/auth/refresh', undefined, { cookie: jar.header });
     const prior = await core.authenticate(request);
@@ -195,7 +195,7 @@ describe('pair mode: refresh rotates', () => {
 describe('pair mode: the reuse rule', () => {
   it('within graceSeconds, up to maxReuse times, the rotated-out token gets the very same successor', async () => {
     const { refresh, jar, clock, store, events, refreshRecords } = await pair({ refreshReuse: { maxReuse: 2, graceSeconds: 10 } });
-    const r0 = jar.header;
+    const r0 = jar.only('tessera-refresh');
     clock.set(T0 + 10);
     const first = await refresh(r0);
     expect(first.status).toBe(200);
@@ -217,7 +217,7 @@ describe('pair mode: the reuse rule', () => {
 
   it('over maxReuse: REFRESH_REUSED, the whole family revoked', async () => {
     const { refresh, jar, clock, store, sid, events, core, refreshRecords } = await pair({ refreshReuse: { maxReuse: 1, graceSeconds: 10 } });
-    const r0 = jar.header;
+    const r0 = jar.only('tessera-refresh');
     clock.set(T0 + 10);
     const first = await refresh(r0);
     expect((await refresh(r0)).status).toBe(200);
@@ -235,7 +235,7 @@ describe('pair mode: the reuse rule', () => {
 
   it('past graceSeconds: REFRESH_REUSED at the first reuse', async () => {
     const { refresh, jar, clock, store, sid } = await pair({ refreshReuse: { maxReuse: 10, graceSeconds: 10 } });
-    const r0 = jar.header;
+    const r0 = jar.only('tessera-refresh');
     clock.set(T0 + 10);
     expect((await refresh(r0)).status).toBe(200);
     clock.set(T0 + 21);
@@ -245,7 +245,7 @@ describe('pair mode: the reuse rule', () => {
 
   it('refreshReuse: false: any reuse is REFRESH_REUSED, even in the same second', async () => {
     const { refresh, jar, store, sid } = await pair({ refreshReuse: false });
-    const r0 = jar.header;
+    const r0 = jar.only('tessera-refresh');
     expect((await refresh(r0)).status).toBe(200);
     expectErrorReply(await refresh(r0), 'REFRESH_REUSED');
     expect((await store.get(sid))!.revokedAt).toBe(T0);
@@ -253,22 +253,14 @@ describe('pair mode: the reuse rule', () => {
 
   it('maxReuse 0: no reuse at all', async () => {
     const { refresh, jar } = await pair({ refreshReuse: { maxReuse: 0, graceSeconds: 10 } });
-    const r0 = jar.header;
+    const r0 = jar.only('tessera-refresh');
     expect((await refresh(r0)).status).toBe(200);
-    expectErrorReply(await refresh(r0), 'REFRESH_REUSED');
-  });
-
-  it('a token two rotations behind is reuse, even within grace (its successor was rotated too)', async () => {
-    const { refresh, jar } = await pair();
-    const r0 = jar.header;
-    const r1 = new Jar(await refresh(r0)).header;
-    expect((await refresh(r1)).status).toBe(200);
     expectErrorReply(await refresh(r0), 'REFRESH_REUSED');
   });
 
   it('concurrent refreshes with one token: exactly one rotation, the others get it by grace, one live head', async () => {
     const { refresh, jar, events, refreshRecords, store } = await pair();
-    const replies = await Promise.all(Array.from({ length: 10 }, () => refresh(jar.header)));
+    const replies = await Promise.all(Array.from({ length: 10 }, () => refresh(jar.only('tessera-refresh'))));
     expect(replies.map(r => r.status)).toEqual(Array(10).fill(200));
     const successors = new Set(replies.map(refreshValue));
     expect(successors.size).toBe(1);
@@ -281,5 +273,141 @@ describe('pair mode: the reuse rule', () => {
     expect(refreshed.filter(e => e.grace)).toHaveLength(9);
     expect(ofType(events, 'reuse-detected')).toEqual([]);
     expect((await store.get(jtiOf(jar.get('tessera-refresh')!)))!.reuseCount).toBe(9);
+  });
+});
+
+describe('pair mode: grace hands out the current head, however many generations behind', () => {
+  /** R0 -> R1 -> ... -> Rn, Ri rotated at T0 + i (refresh cookie only); the refresh-only Cookie headers, oldest first. */
+  async function chain(p: Awaited<ReturnType<typeof pair>>, n: number): Promise<string[]> {
+    const gens = [p.jar.only('tessera-refresh')];
+    for (let i = 0; i < n; i++) {
+      p.clock.set(T0 + i);
+      const reply = await p.refresh(gens[i]);
+      expect(reply.status).toBe(200);
+      gens.push(`tessera-refresh=${refreshValue(reply)}`);
+    }
+    return gens;
+  }
+  const valueOf = (cookie: string) => cookie.slice(cookie.indexOf('=') + 1);
+
+  it('generations N, N+1, N+2 presented within grace all get the same head; nothing forks', async () => {
+    const p = await pair();
+    const gens = await chain(p, 3); // R0..R3, R3 the head
+    const head = valueOf(gens[3]!);
+    p.clock.set(T0 + 5);
+    for (const g of [gens[0]!, gens[1]!, gens[2]!, gens[0]!]) {
+      const reply = await p.refresh(g);
+      expect(reply.status).toBe(200);
+      expect(refreshValue(reply)).toBe(head); // deterministic signing: the very same token
+    }
+    const records = await p.refreshRecords();
+    expect(records).toHaveLength(4);
+    expect(records.filter(r => r.rotatedAt == null && r.revokedAt === null).map(r => r.id)).toEqual([jtiOf(head)]);
+    expect(ofType(p.events, 'refreshed').map(e => e.grace)).toEqual([false, false, false, true, true, true, true]);
+    expect(ofType(p.events, 'reuse-detected')).toEqual([]);
+  });
+
+  it('the plain sequence R0, R1, R0 within grace: 200 with the head', async () => {
+    const p = await pair();
+    const gens = await chain(p, 2);
+    const third = await p.refresh(gens[0]);
+    expect(third.status).toBe(200);
+    expect(refreshValue(third)).toBe(valueOf(gens[2]!));
+  });
+
+  it("the grace runs from the presented token's own rotation: inclusive at graceSeconds; after it, reuse revokes the family", async () => {
+    const p = await pair({ refreshReuse: { maxReuse: 1000, graceSeconds: 10 } });
+    const gens = await chain(p, 3); // R0 rotated at T0, R1 at T0+1, R2 at T0+2
+    p.clock.set(T0 + 10);
+    expect(refreshValue(await p.refresh(gens[0]))).toBe(valueOf(gens[3]!));
+    p.clock.set(T0 + 11); // R0's grace is over, R1's is not
+    expect(refreshValue(await p.refresh(gens[1]))).toBe(valueOf(gens[3]!));
+    const reused = await p.refresh(gens[0]);
+    expectErrorReply(reused, 'REFRESH_REUSED');
+    expect(setCookiesOf(reused)).toEqual(CLEAR_ALL);
+    // theft detection: the whole family is revoked, the head included
+    expect((await p.store.get(p.sid))!.revokedAt).toBe(T0 + 11);
+    expect((await p.refreshRecords()).every(r => r.revokedAt === T0 + 11)).toBe(true);
+    expectErrorReply(await p.refresh(gens[3]), 'SESSION_ENDED');
+    expect(ofType(p.events, 'reuse-detected')).toHaveLength(1);
+  });
+
+  it('the walk is bounded: 16 hops are followed, a 17th is reuse', async () => {
+    const p = await pair({ refreshReuse: { maxReuse: 1000, graceSeconds: 60 } });
+    const gens = await chain(p, 18); // R18 the head
+    p.clock.set(T0 + 18);
+    expect(refreshValue(await p.refresh(gens[2]))).toBe(valueOf(gens[18]!)); // R3..R18: 16 hops
+    expectErrorReply(await p.refresh(gens[1]), 'REFRESH_REUSED'); // 17 hops
+  });
+
+  it('the default maxReuse (1000) is not the limit of a burst', async () => {
+    const p = await pair();
+    const gens = await chain(p, 1);
+    const replies = await Promise.all(Array.from({ length: 50 }, () => p.refresh(gens[0])));
+    expect(replies.map(r => r.status)).toEqual(Array(50).fill(200));
+    expect(new Set(replies.map(refreshValue))).toEqual(new Set([valueOf(gens[1]!)]));
+  });
+});
+
+describe('pair mode: a refresh with a still-fresh access token does not rotate', () => {
+  it('answers the session as it stands: 200, no cookies, nothing rotated, no event', async () => {
+    const { refresh, jar, clock, store, sid, events } = await pair();
+    const r0 = jtiOf(jar.get('tessera-refresh')!);
+    clock.set(T0 + 30);
+    const reply = await refresh(jar.header);
+    expect(reply.status).toBe(200);
+    expect(setCookiesOf(reply)).toEqual([]);
+    expect(reply.body).toEqual({ user: { id: 'alice', name: 'Alice' }, id: sid, kind: 'session', mode: 'pair', createdAt: T0, expiresAt: T0 + 60, sessionExpiresAt: T0 + 3600 });
+    expect((await store.get(r0))!.rotatedAt).toBeUndefined();
+    expect(ofType(events, 'refreshed')).toEqual([]);
+  });
+
+  it('rotates when the access token is inside its refresh window, expired, or of another session', async () => {
+    const { core, refresh, jar, clock } = await pair();
+    clock.set(T0 + 48); // 12 s left of 60: inside the window
+    const inWindow = await refresh(jar.header);
+    expect(setCookiesOf(inWindow)).toHaveLength(2);
+    jar.absorb(inWindow);
+    clock.set(T0 + 48 + 61); // expired
+    const expired = await refresh(jar.header);
+    expect(setCookiesOf(expired)).toHaveLength(2);
+    jar.absorb(expired);
+    const bob = (await login(core, { username: 'bob', password: 'builder' })).jar;
+    const mixed = await refresh(`${bob.only('tessera')}; ${jar.only('tessera-refresh')}`);
+    expect(setCookiesOf(mixed)).toHaveLength(2);
+    expect(decodeJwt(refreshValue(mixed)!).payload.sub).toBe('alice');
+  });
+
+  it('a rotated-out refresh token beside a fresh access token: the head within grace, REFRESH_REUSED after it', async () => {
+    const { refresh, jar, clock, store, sid } = await pair();
+    clock.set(T0 + 1);
+    const rotated = await refresh(jar.only('tessera-refresh'));
+    const next = new Jar(rotated);
+    const stale = `${next.only('tessera')}; ${jar.only('tessera-refresh')}`; // fresh access, R0
+    clock.set(T0 + 5);
+    const inGrace = await refresh(stale);
+    expect(refreshValue(inGrace)).toBe(next.get('tessera-refresh'));
+    clock.set(T0 + 12);
+    expectErrorReply(await refresh(stale), 'REFRESH_REUSED');
+    expect((await store.get(sid))!.revokedAt).toBe(T0 + 12);
+  });
+
+  it('a revoked session is still refused (SESSION_ENDED)', async () => {
+    const { core, refresh, jar, sid } = await pair();
+    await core.revokeSession(sid);
+    expectErrorReply(await refresh(jar.header), 'SESSION_ENDED');
+  });
+
+  it('tokenInLoginBody: a fresh bearer access token with the body refresh token gets no new tokens', async () => {
+    const { core, loginReply, clock } = await pair({ tokenInLoginBody: true });
+    const { accessToken, refreshToken } = loginReply.body as { accessToken: string; refreshToken: string };
+    clock.set(T0 + 10);
+    const reply = await core.route('refresh', post('/auth/refresh', { refreshToken }, { headers: { authorization: `Bearer ${accessToken}` } }));
+    expect(reply.status).toBe(200);
+    expect(setCookiesOf(reply)).toEqual([]);
+    expect(reply.body).not.toHaveProperty('accessToken');
+    expect(reply.body).not.toHaveProperty('refreshToken');
+    const rotated = await core.route('refresh', post('/auth/refresh', { refreshToken }));
+    expect(rotated.body).toHaveProperty('refreshToken');
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Pair mode: a short access token and a refresh token that rotates on every refresh. The reuse
  * rule lives here, once: a rotated-out refresh token presented again within `graceSeconds` of its
- * rotation, at most `maxReuse` times, gets the successor (an honest client racing itself);
- * any other reuse revokes the whole login (the token was stolen, or the client is broken).
+ * own rotation, at most `maxReuse` times, gets the family's current head (an honest client racing
+ * itself, however many generations behind); any other reuse revokes the whole login (the token
+ * was stolen, or the client is broken). A refresh that arrives with a fresh access token of the
+ * same session does not rotate at all (`freshPair`).
  */
 import { isSecure } from '../client.js';
 import type { Context } from '../context.js';
@@ -11,8 +13,13 @@ import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims, TokenCodec } from '../token.js';
+import type { Credentials } from '../credentials.js';
 import type { HttpRequest } from '../types.js';
-import { capExpiry, claimsFor, loadSession, toSession } from './checks.js';
+import { capExpiry, claimsFor, inWindow, loadSession, maybeTouch, toSession } from './checks.js';
+import { API_PREFIX } from './api-tokens.js';
+
+/** At most this many `replacedBy` links are followed from a rotated-out token to the head. */
+const MAX_HOPS = 16;
 
 export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCodec, refreshToken: string, now: number): Promise<Ok> {
   const o = ctx.o;
@@ -37,7 +44,7 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
   let current = next;
   let grace = false;
   if (result.status === 'conflict') {
-    current = await successorWithinGrace(ctx, claims, session, result.current, now);
+    current = await headWithinGrace(ctx, claims, session, result.current, now);
     grace = true;
   }
 
@@ -52,20 +59,63 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
   return ok(toSession({ ...session, expiresAt: sessionExp, lastSeenAt: now }, accessExp), cookies, { accessToken, refreshToken: newRefresh });
 }
 
-/** The rotation lost: the presented token was already rotated (or is gone). Grace, or reuse detected. */
-async function successorWithinGrace(ctx: Context, claims: Claims, session: TokenRecord, used: TokenRecord | null, now: number): Promise<TokenRecord> {
+/**
+ * The rotation lost: the presented token was already rotated (or is gone). Within grace of its
+ * own rotation it gets the family's current head, found by following `replacedBy` links (every
+ * hop a live refresh record of this family); anything else is reuse.
+ */
+async function headWithinGrace(ctx: Context, claims: Claims, session: TokenRecord, used: TokenRecord | null, now: number): Promise<TokenRecord> {
   if (used === null || (used.expiresAt !== null && used.expiresAt <= now)) throw reject('SESSION_ENDED', 'refresh-missing', 'all', claims.sid, claims.sub);
   if (used.revokedAt !== null) throw reject('SESSION_ENDED', 'refresh-revoked', 'all', claims.sid, claims.sub);
   if (used.kind !== 'refresh' || used.family !== session.id) throw reject('TOKEN_INVALID', 'refresh-record-mismatch', 'all', claims.sid, claims.sub);
   const policy = ctx.o.refreshReuse;
-  const inGrace = policy !== undefined && used.rotatedAt != null && used.replacedBy != null && now - used.rotatedAt <= policy.graceSeconds;
-  if (inGrace && (await ctx.store.countReuse(used.id, policy.maxReuse))) {
-    const successor = await ctx.store.get(used.replacedBy!);
-    if (successor && successor.kind === 'refresh' && successor.family === session.id && successor.revokedAt === null && successor.rotatedAt == null) {
-      return successor;
-    }
+  if (policy !== undefined && withinGrace(used, policy.graceSeconds, now) && (await ctx.store.countReuse(used.id, policy.maxReuse))) {
+    const head = await headOf(ctx, used, session.id, now);
+    if (head !== null) return head;
   }
   return reuseDetected(ctx, claims, now);
+}
+
+function withinGrace(used: TokenRecord, graceSeconds: number, now: number): boolean {
+  return used.rotatedAt != null && used.replacedBy != null && now - used.rotatedAt <= graceSeconds;
+}
+
+/** The unrotated record at the end of `used`'s `replacedBy` chain, or null (broken, foreign or too long a chain). */
+async function headOf(ctx: Context, used: TokenRecord, family: string, now: number): Promise<TokenRecord | null> {
+  let link = used.replacedBy;
+  for (let hop = 0; hop < MAX_HOPS && link != null; hop++) {
+    const rec = await ctx.store.get(link);
+    if (rec === null || rec.kind !== 'refresh' || rec.family !== family || rec.revokedAt !== null) return null;
+    if (rec.expiresAt !== null && rec.expiresAt <= now) return null;
+    if (rec.rotatedAt == null) return rec;
+    link = rec.replacedBy;
+  }
+  return null;
+}
+
+/**
+ * The explicit refresh route, before rotating: when the request also carries an access token that
+ * is still fresh (valid, not expired, outside its refresh window) for the same session as the
+ * refresh token, and that refresh token is the family's head, nothing is rotated: the session is
+ * answered as it stands, with no new cookies or tokens. Another tab got there first; a new
+ * generation would only strand the requests still carrying the previous one. Returns null when
+ * the request must be rotated (or judged: grace or reuse) by `rotatePair`.
+ */
+export async function freshPair(ctx: Context, req: HttpRequest, codec: TokenCodec, creds: Credentials, refreshToken: string, now: number): Promise<Ok | null> {
+  const o = ctx.o;
+  const access = creds.access.status === 'found' ? creds.access.value : creds.bearer !== undefined && !creds.bearer.startsWith(API_PREFIX) ? creds.bearer : undefined;
+  if (access === undefined) return null;
+  const a = await codec.verify('access', access, now);
+  if (!a.ok || (o.refreshable && inWindow(ctx, a.claims, o.accessTtl, now))) return null;
+  const r = await codec.verify('refresh', refreshToken, now);
+  if (!r.ok || r.claims.sid !== a.claims.sid || r.claims.sub !== a.claims.sub || (r.claims.tnt ?? null) !== (a.claims.tnt ?? null)) return null;
+  const record = await loadSession(ctx, req, a.claims, now);
+  const used = await ctx.store.get(r.claims.jti);
+  // Only the head: a rotated-out token goes to rotatePair, which hands out the head (grace) or revokes (reuse).
+  if (used === null || used.kind !== 'refresh' || used.family !== record.id || used.revokedAt !== null || used.rotatedAt != null) return null;
+  if (used.expiresAt !== null && used.expiresAt <= now) return null;
+  await maybeTouch(ctx, record, now);
+  return ok(toSession(record, a.claims.exp));
 }
 
 async function reuseDetected(ctx: Context, claims: Claims, now: number): Promise<never> {

@@ -7,6 +7,7 @@ import binding from './binding.js';
 import csrf from './csrf.js';
 import events from './events.js';
 import pairConcurrency from './pair-concurrency.js';
+import pairManyTabs from './pair-many-tabs.js';
 import pairMode from './pair-mode.js';
 import tenant from './tenant.js';
 import timeouts from './timeouts.js';
@@ -39,6 +40,7 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   csrf,
   pairMode,
   pairConcurrency,
+  pairManyTabs,
   timeouts,
   binding,
   apiTokens,

@@ -4,6 +4,9 @@ import { EPOCH, cookiesOf, decodeJwt, expectError, expires } from './helpers.js'
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 
+/** The Cookie header with the refresh cookie alone (a client whose access token is gone). */
+const refreshOnly = (app: { cookieName: string }, jar: Record<string, string>) => `${app.cookieName}-refresh=${jar[`${app.cookieName}-refresh`]}`;
+
 export default function pairMode(ctx: SuiteContext): void {
   describe('pair mode: access + refresh tokens', () => {
     it('login sets a short access cookie and a refresh cookie scoped to the auth routes', async () => {
@@ -64,10 +67,10 @@ export default function pairMode(ctx: SuiteContext): void {
     it('reusing a rotated-out refresh token outside the grace rules revokes the whole family', async () => {
       const app = await ctx.app({ ...PAIR, refreshReuse: false });
       const login = await app.login();
-      const first = await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+      const first = await app.http().post('/auth/refresh').set('Cookie', refreshOnly(app, login.jar));
       expect(first.status).toBe(200);
       const successor = cookieHeader(cookiesOf(first), login.jar);
-      const replay = await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+      const replay = await app.http().post('/auth/refresh').set('Cookie', refreshOnly(app, login.jar));
       expectError(replay, 'REFRESH_REUSED');
       expect(cookiesOf(replay).map(c => c.raw)).toEqual([
         `${app.cookieName}=; Path=/; Max-Age=0; Expires=${EPOCH}; HttpOnly; SameSite=Lax`,
@@ -79,28 +82,45 @@ export default function pairMode(ctx: SuiteContext): void {
       expect(app.events.find(e => e.type === 'reuse-detected')).toMatchObject({ subject: 'alice' });
     });
 
-    it('grace: the immediate predecessor may be presented maxReuse times within graceSeconds', async () => {
+    it('grace: a rotated-out token may be presented maxReuse times within graceSeconds (when set that low)', async () => {
       const app = await ctx.app({ ...PAIR, refreshReuse: { maxReuse: 2, graceSeconds: 10 } });
       const login = await app.login();
-      const first = await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+      const r0 = refreshOnly(app, login.jar);
+      const first = await app.http().post('/auth/refresh').set('Cookie', r0);
       const successorToken = cookieHeader(cookiesOf(first)).jar[`${app.cookieName}-refresh`];
       ctx.clock.advance(5);
       for (let i = 0; i < 2; i++) {
-        const again = await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+        const again = await app.http().post('/auth/refresh').set('Cookie', r0);
         expect(again.status).toBe(200);
         // the honest client gets the same successor, not a fork
         const jti = decodeJwt(cookieHeader(cookiesOf(again)).jar[`${app.cookieName}-refresh`]!).payload.jti;
         expect(jti).toBe(decodeJwt(successorToken!).payload.jti);
       }
-      expectError(await app.http().post('/auth/refresh').set('Cookie', login.cookie), 'REFRESH_REUSED');
+      expectError(await app.http().post('/auth/refresh').set('Cookie', r0), 'REFRESH_REUSED');
     });
 
     it('grace ends after graceSeconds', async () => {
       const app = await ctx.app({ ...PAIR, refreshReuse: { maxReuse: 5, graceSeconds: 10 } });
       const login = await app.login();
-      expect((await app.http().post('/auth/refresh').set('Cookie', login.cookie)).status).toBe(200);
+      const r0 = refreshOnly(app, login.jar);
+      expect((await app.http().post('/auth/refresh').set('Cookie', r0)).status).toBe(200);
       ctx.clock.advance(11);
-      expectError(await app.http().post('/auth/refresh').set('Cookie', login.cookie), 'REFRESH_REUSED');
+      expectError(await app.http().post('/auth/refresh').set('Cookie', r0), 'REFRESH_REUSED');
+    });
+
+    it('POST /auth/refresh with a still-fresh access token rotates nothing: 200, the session, no cookies', async () => {
+      const app = await ctx.app(PAIR);
+      const login = await app.login();
+      ctx.clock.advance(30); // 30 s of 60 left: outside the refresh window
+      const now = ctx.clock.now();
+      const res = await app.http().post('/auth/refresh').set('Cookie', login.cookie);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ user: { id: 'alice' }, mode: 'pair', expiresAt: now + 30 });
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(app.events.filter(e => e.type === 'refreshed')).toHaveLength(0);
+      // the refresh token is untouched: it still rotates, once
+      const rotated = await app.http().post('/auth/refresh').set('Cookie', refreshOnly(app, login.jar));
+      expect(cookiesOf(rotated).map(c => c.name)).toEqual([app.cookieName, `${app.cookieName}-refresh`]);
     });
 
     it('logout ends this login only; another client of the same user stays signed in', async () => {
