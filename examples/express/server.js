@@ -2,7 +2,7 @@
 import express from 'express';
 import { tessera } from '@tessera/express';
 import { needsSetup } from '@tessera/config';
-import { LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
@@ -33,6 +33,7 @@ app.get('/api/me', auth.requireSession(), (req, res) => res.json({ user: req.tes
 // A sensitive action: only for a login younger than freshAge (TESSERA_FRESH_AGE), else 401 REAUTH_REQUIRED.
 app.post('/api/sensitive', auth.requireFresh(), (_req, res) => res.json({ ok: true }));
 app.get('/', (_req, res) => res.type('html').send(page('Express')));
+app.get('/tessera-client.js', (_req, res) => res.type('text/javascript').send(CLIENT_SCRIPT)); // the browser build of @tessera/client
 // Last: anything that escaped a route. A bug answers { error: { code: 'INTERNAL' } } 500, never a stack trace.
 app.use((err, req, res, _next) => {
   if (res.headersSent) return void req.socket?.destroy();

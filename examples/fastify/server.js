@@ -2,7 +2,7 @@
 import Fastify from 'fastify';
 import { tessera } from '@tessera/fastify';
 import { needsSetup } from '@tessera/config';
-import { LOGIN_FAILED, basicUser, errorReply, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
@@ -33,6 +33,7 @@ app.post('/auth/basic', async (request, reply) => {
 // A sensitive action: only for a login younger than freshAge (TESSERA_FRESH_AGE), else 401 REAUTH_REQUIRED.
 app.post('/api/sensitive', { onRequest: app.tessera.requireFresh() }, async () => ({ ok: true }));
 app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page('Fastify')));
+app.get('/tessera-client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(CLIENT_SCRIPT)); // the browser build of @tessera/client
 app.addHook('onClose', async () => app.tessera.core.close());
 
 const address = await startup(() => app.listen({ port: port(), host: process.env.HOST ?? '::' }));

@@ -2,7 +2,7 @@
 import Koa from 'koa';
 import { tessera } from '@tessera/koa';
 import { needsSetup } from '@tessera/config';
-import { LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, logInternal, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, logInternal, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
 
 const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
@@ -64,6 +64,11 @@ app.use(async (ctx, next) => {
     return requireSession(ctx, async () => {
       ctx.body = { user: ctx.state.tessera.user };
     });
+  }
+  if (ctx.method === 'GET' && ctx.path === '/tessera-client.js') {
+    ctx.type = 'text/javascript'; // the browser build of @tessera/client
+    ctx.body = CLIENT_SCRIPT;
+    return;
   }
   if (ctx.method === 'GET' && ctx.path === '/') {
     ctx.type = 'html';

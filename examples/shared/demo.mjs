@@ -1,5 +1,7 @@
 // Shared bits of the three example apps: demo users, configuration from TESSERA_*, the HTML page.
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, ERRORS, TesseraError } from '@tessera/core';
 import { fromEnv } from '@tessera/config';
 
@@ -115,40 +117,82 @@ export function trustProxySetting(raw) {
   return raw.split(',').map(s => s.trim()).filter(Boolean);
 }
 
+/** The browser build of @tessera/client (one self-contained ES module), served at /tessera-client.js. */
+export const CLIENT_SCRIPT = readFileSync(fileURLToPath(import.meta.resolve('@tessera/client')), 'utf8').replace(/\n\/\/# sourceMappingURL=.*$/, '');
+
+/** The demo page: built on @tessera/client, it shows the session and its countdowns, refreshes as they happen, the user's sessions. */
 export function page(framework) {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tessera demo (${framework})</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}
-form,section{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}label{display:block;margin:.4rem 0}
-input{font:inherit;padding:.3rem}button{font:inherit;padding:.3rem .9rem}pre{background:#f5f5f5;padding:.6rem;overflow:auto}
-.err{color:#b00}</style></head>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2.5rem auto;padding:0 1rem;color:#1d1d1f}
+h1 small{color:#777;font-weight:400}section,form{border:1px solid #ddd;border-radius:10px;padding:1rem 1.2rem;margin:1rem 0}
+label{display:block;margin:.4rem 0}input{font:inherit;padding:.3rem .5rem}button{font:inherit;padding:.3rem .9rem;margin:.2rem .3rem .2rem 0;cursor:pointer}
+.grid{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}.num{font-variant-numeric:tabular-nums;font-weight:600}
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #eee;font-size:.92em}
+#log{max-height:10rem;overflow:auto;font:13px/1.4 ui-monospace,monospace;background:#f7f7f7;padding:.5rem;border-radius:6px}
+.err{color:#b00}.muted{color:#777}[hidden]{display:none}
+</style></head>
 <body><h1>Tessera demo <small>(${framework})</small></h1>
-<p>Demo users: <code>alice</code> / <code>wonderland</code>, <code>bob</code> / <code>builder</code>.</p>
-<form id="login"><label>Username <input name="username" autocomplete="username" value="alice"></label>
+<form id="login"><p class="muted">Demo users: <code>alice</code> / <code>wonderland</code> (admin), <code>bob</code> / <code>builder</code>.</p>
+<label>Username <input name="username" autocomplete="username" value="alice"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password"></label>
 <button type="submit">Log in</button> <span id="loginError" class="err" role="alert"></span></form>
-<section><h2>Session</h2><pre id="session">…</pre>
-<button id="refresh" type="button">Refresh token</button> <button id="logout" type="button">Log out</button></section>
+<section id="who" hidden><h2 id="whoTitle">Session</h2>
+<div class="grid"><span>Access token expires in</span><span id="accessLeft" class="num">–</span>
+<span>Session ends in</span><span id="sessionLeft" class="num">–</span></div>
+<p><button id="refresh" type="button">Refresh now</button><button id="logout" type="button">Log out</button><button id="logoutAll" type="button">Log out everywhere</button></p></section>
+<section id="sessionsBox" hidden><h2>Your sessions</h2><table><thead><tr><th>Started</th><th>Last seen</th><th>Address</th><th></th></tr></thead><tbody id="sessions"></tbody></table></section>
+<section><h2>Events</h2><div id="log" aria-live="polite"></div></section>
+<p id="status" class="muted">Not logged in.</p>
 <script type="module">
+import { createClient } from '/tessera-client.js';
 const $ = id => document.getElementById(id);
-const api = (path, init = {}) => fetch(path, { credentials: 'same-origin', ...init, headers: { 'content-type': 'application/json', ...(init.headers || {}) } });
-async function show() {
-  const res = await api('/auth/session');
-  const body = res.status === 204 ? null : await res.json();
-  $('session').textContent = res.ok
-    ? 'Logged in as ' + body.user.name + ' (' + body.user.id + ')\\nexpires ' + new Date(body.expiresAt * 1000).toLocaleString() + '\\n\\n' + JSON.stringify(body, null, 2)
-    : 'Not logged in (' + body.error.code + ')';
+const auth = createClient({ mode: 'cookie' });
+let info = null;
+const log = text => { const line = document.createElement('div'); line.textContent = new Date().toLocaleTimeString() + '  ' + text; $('log').prepend(line); };
+const left = at => { if (!at) return '–'; const s = Math.max(0, Math.round(at - Date.now() / 1000)); return s >= 3600 ? Math.floor(s / 3600) + ' h ' + Math.floor(s % 3600 / 60) + ' min' : s >= 60 ? Math.floor(s / 60) + ' min ' + (s % 60) + ' s' : s + ' s'; };
+function render() {
+  const on = info !== null;
+  $('login').hidden = on; $('who').hidden = !on; $('sessionsBox').hidden = !on;
+  $('status').textContent = on ? '' : 'Not logged in.';
+  if (!on) return;
+  $('whoTitle').textContent = 'Logged in as ' + (info.user.name || info.user.id);
+  $('accessLeft').textContent = left(info.expiresAt);
+  $('sessionLeft').textContent = left(info.sessionExpiresAt);
 }
+setInterval(render, 1000);
+async function loadSessions() {
+  if (!info) return;
+  try {
+    const { sessions, current } = await auth.sessions();
+    $('sessions').replaceChildren(...sessions.map(s => {
+      const tr = document.createElement('tr');
+      const cell = t => { const td = document.createElement('td'); td.textContent = t; tr.append(td); };
+      cell(new Date(s.createdAt * 1000).toLocaleString()); cell(new Date(s.lastSeenAt * 1000).toLocaleTimeString()); cell(s.ip || '');
+      const td = document.createElement('td');
+      if (s.id === current) td.textContent = 'this one';
+      else { const b = document.createElement('button'); b.textContent = 'Revoke'; b.onclick = async () => { await auth.revoke(s.id); log('revoked a session'); loadSessions(); }; td.append(b); }
+      tr.append(td); return tr;
+    }));
+  } catch (e) { log('could not list sessions: ' + e.message); }
+}
+async function show() { info = await auth.session(); render(); loadSessions(); }
+auth.on('refreshed', e => { log('token refreshed' + (e.elsewhere ? ' (in another tab)' : '') + ', expires in ' + left(e.expiresAt)); show(); });
+auth.on('session-ended', e => { log('session ended: ' + e.code); info = null; render(); });
+auth.on('logged-out', e => { log(e.elsewhere ? 'logged out in another tab' : 'logged out'); info = null; render(); });
+auth.on('logged-in', e => { if (e.elsewhere) { log('logged in in another tab'); show(); } });
 $('login').addEventListener('submit', async e => {
   e.preventDefault();
   const f = new FormData(e.target);
-  const res = await api('/auth/login', { method: 'POST', body: JSON.stringify({ username: f.get('username'), password: f.get('password') }) });
-  $('loginError').textContent = res.ok ? '' : (await res.json()).error.message;
-  show();
+  try { await auth.login(f.get('username'), f.get('password')); $('loginError').textContent = ''; log('logged in'); await show(); }
+  catch (err) { $('loginError').textContent = err.message; }
 });
-$('refresh').addEventListener('click', async () => { await api('/auth/refresh', { method: 'POST' }); show(); });
-$('logout').addEventListener('click', async () => { await api('/auth/logout', { method: 'POST' }); show(); });
+$('refresh').onclick = async () => { try { await auth.refresh(); } catch (e) { log('refresh failed: ' + e.message); } };
+$('logout').onclick = () => auth.logout();
+$('logoutAll').onclick = () => auth.logoutEverywhere(info && info.user.id);
+auth.start();
 show();
 </script></body></html>`;
 }

@@ -31,7 +31,13 @@ for (const fw of FRAMEWORKS) {
       const res = await request(server!.url).get('/');
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/text\/html/);
-      expect(res.text).toContain('/auth/login');
+      expect(res.text).toContain("from '/tessera-client.js'");
+      const client = await request(server!.url).get('/tessera-client.js');
+      expect(client.status).toBe(200);
+      expect(client.headers['content-type']).toMatch(/^text\/javascript/);
+      // The browser build of @tessera/client: one self-contained ES module.
+      expect(client.text).toMatch(/^export function createClient\(/m);
+      expect(client.text).not.toMatch(/^import /m);
     });
 
     it('logs in the demo users and serves the protected routes', async () => {
