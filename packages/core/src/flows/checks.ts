@@ -58,7 +58,9 @@ export async function maybeTouch(ctx: Context, record: TokenRecord, now: number)
 /** Inside the reissue window (`refreshBefore`) of a token of this lifetime. */
 export function inWindow(ctx: Context, claims: Claims, lifetime: number, now: number): boolean {
   const rb = ctx.o.refreshBefore;
-  const window = 'share' in rb ? Math.floor(lifetime * rb.share) : rb.seconds;
+  // Rounded up: a client measuring in milliseconds (`@tessera/client`) asks at 20 % exactly, which a
+  // whole-second clock may still see as a second short of the window.
+  const window = 'share' in rb ? Math.ceil(lifetime * rb.share) : rb.seconds;
   return claims.exp - now <= window;
 }
 
