@@ -2,13 +2,14 @@
 import express from 'express';
 import { tessera } from '@tessera/express';
 import { needsSetup } from '@tessera/config';
-import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, page, port, startup, verifyCredentials } from '../shared/demo.mjs';
 
-const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
+const { options, store } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
 const app = express();
-if (trustProxy !== undefined) app.set('trust proxy', trustProxySetting(trustProxy));
+// TESSERA_TRUST_PROXY, already parsed (true, a hop count or addresses): Tessera reads it, and so does Express.
+if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
 
 const auth = await startup(() => tessera({ ...options, verifyCredentials }));
 // Loads the signing secret (from the store when TESSERA_SECRET is unset): a broken store or

@@ -2,12 +2,13 @@
 import Fastify from 'fastify';
 import { tessera } from '@tessera/fastify';
 import { needsSetup } from '@tessera/config';
-import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, isAdmin, loadConfig, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, isAdmin, loadConfig, page, port, startup, verifyCredentials } from '../shared/demo.mjs';
 
-const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
+const { options, store } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
-const app = Fastify({ trustProxy: trustProxySetting(trustProxy) ?? false });
+// TESSERA_TRUST_PROXY, already parsed (true, a hop count or addresses): Tessera reads it, and so does Fastify.
+const app = Fastify({ trustProxy: options.trustProxy ?? false });
 // Before registering anything, so every plugin's routes fall back to it: a bug answers
 // { error: { code: 'INTERNAL' } } 500, never a stack trace or the error's message.
 app.setErrorHandler((err, _request, reply) => {

@@ -2,15 +2,15 @@
 import Koa from 'koa';
 import { tessera } from '@tessera/koa';
 import { needsSetup } from '@tessera/config';
-import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, logInternal, page, port, startup, trustProxySetting, verifyCredentials } from '../shared/demo.mjs';
+import { CLIENT_SCRIPT, LOGIN_FAILED, basicUser, errorReply, fail, isAdmin, loadConfig, logInternal, page, port, startup, verifyCredentials } from '../shared/demo.mjs';
 
-const { options, store, trustProxy } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
+const { options, store } = await loadConfig(); // TESSERA_* variables; TESSERA_STORE picks the store (default file:.tessera)
 if (needsSetup(store)) await startup(() => store.setup()); // PostgreSQL / DynamoDB: explicit, idempotent schema creation
 
 const app = new Koa();
 // Koa itself trusts all hops or a count, never an address list; Tessera reads TESSERA_TRUST_PROXY
 // itself (the trustProxy option) for IP binding, so a list never lets a client spoof its address.
-const proxySetting = trustProxySetting(trustProxy);
+const proxySetting = options.trustProxy;
 if (proxySetting === true || typeof proxySetting === 'number') {
   app.proxy = proxySetting !== 0;
   if (typeof proxySetting === 'number') app.maxIpsCount = proxySetting;

@@ -107,16 +107,6 @@ export function port() {
   return n;
 }
 
-/** TESSERA_TRUST_PROXY: true/false, a hop count, or a comma-separated list of addresses. */
-export function trustProxySetting(raw) {
-  if (raw === undefined) return undefined;
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-  if (/^\d+$/.test(v)) return Number(v);
-  return raw.split(',').map(s => s.trim()).filter(Boolean);
-}
-
 /** The browser build of @tessera/client (one self-contained ES module), served at /tessera-client.js. */
 export const CLIENT_SCRIPT = readFileSync(fileURLToPath(import.meta.resolve('@tessera/client')), 'utf8').replace(/\n\/\/# sourceMappingURL=.*$/, '');
 

@@ -131,6 +131,7 @@ function writeApp(spec: AppSpec, packed: PackedPackage[]): string {
   mkdirSync(join(dir, 'app'));
   copyFileSync(TSCONFIG, join(dir, 'app', 'tsconfig.json'));
   copyFileSync(join(FIXTURES, 'apps', `${spec.framework}.ts`), join(dir, 'app', 'app.ts'));
+  copyFileSync(join(FIXTURES, 'apps', 'users.ts'), join(dir, 'app', 'users.ts'));
   mkdirSync(join(dir, 'readme'));
   copyFileSync(TSCONFIG, join(dir, 'readme', 'tsconfig.json'));
   return dir;

@@ -7,7 +7,7 @@ import { adminRoute, type AdminRequest } from './admin-routes.js';
 import type { ErrorCode } from './errors.js';
 import { authenticate, authenticateSync } from './flows/authenticate.js';
 import type { TesseraOptions } from './options.js';
-import { errorReply } from './reply.js';
+import { errorReply, setCookiesOf } from './reply.js';
 import { matchRoute, runRoute } from './routes.js';
 import type { TokenStore } from './store.js';
 import { contextOf, createTessera, isTessera, type Tessera } from './tessera.js';
@@ -121,6 +121,6 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
     },
     fresh: (req, r, maxAge) => requireFresh(ctx, req, r, maxAge),
     replyFor: (req, r) => sendable(ctx, req, r),
-    cookiesOf: reply => reply.headers.filter(([name]) => name === 'set-cookie').map(([, v]) => v),
+    cookiesOf: setCookiesOf,
   };
 }

@@ -1,6 +1,6 @@
 /** Who the client is, as far as Tessera trusts it: its address and whether it came over TLS. */
 import type { Context } from './context.js';
-import { normalizeIp } from './lib/ip.js';
+import { normalizeIp, unmapIpv4 } from './lib/ip.js';
 import { clientAddress } from './lib/proxy.js';
 import type { HttpRequest } from './types.js';
 
@@ -25,7 +25,7 @@ export function isSecure(ctx: Context, req: HttpRequest): boolean {
     const remote = req.remoteAddress;
     if (ctx.trusts === null || remote === undefined) return req.secure;
     // Tessera's own trust decides, not the framework's: X-Forwarded-Proto from a trusted peer, else the socket.
-    if (ctx.trusts(remote.replace(/^::ffff:(?=\d+\.)/, ''), 0)) {
+    if (ctx.trusts(unmapIpv4(remote), 0)) {
       const proto = req.header('x-forwarded-proto');
       if (proto !== undefined) return proto.split(',')[0]!.trim().toLowerCase() === 'https';
     }

@@ -15,7 +15,7 @@ export class GuardedStore {
   readonly getSync: ((id: string) => TokenRecord | null) | null;
 
   constructor(
-    readonly raw: TokenStore,
+    private readonly raw: TokenStore,
     private readonly timeoutMs: number,
     private readonly emit: Emit,
     private readonly now: () => number,
@@ -57,8 +57,5 @@ export class GuardedStore {
   }
   list(query: ListQuery): Promise<ListPage> {
     return this.call('list', () => this.raw.list(query));
-  }
-  initSecret(candidate: string): Promise<unknown> {
-    return this.call('initSecret', () => this.raw.initSecret!(candidate));
   }
 }

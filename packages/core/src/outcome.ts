@@ -2,7 +2,7 @@
 import { clientIp, isSecure } from './client.js';
 import type { Context } from './context.js';
 import { Reject } from './reject.js';
-import { errorReply } from './reply.js';
+import { errorReply, setCookiesOf } from './reply.js';
 import type { AuthResult, HttpReply, HttpRequest, Rejection, Session } from './types.js';
 
 /** Tokens a flow issued, echoed in route bodies when `tokenInLoginBody` is on. */
@@ -54,6 +54,6 @@ export function sendable(ctx: Context, req: HttpRequest, r: Fail): HttpReply {
 export function reshape(onReject: ((r: Rejection) => HttpReply | undefined | void) | undefined, rejection: Rejection): HttpReply {
   const custom = onReject?.(rejection);
   if (!custom) return rejection.reply;
-  const clearing = rejection.reply.headers.filter(([name]) => name === 'set-cookie');
+  const clearing = setCookiesOf(rejection.reply).map((v): [string, string] => ['set-cookie', v]);
   return { status: custom.status, headers: [...custom.headers, ...clearing], body: custom.body };
 }

@@ -13,6 +13,11 @@ function withCookies(base: readonly [string, string][], cookies: readonly string
   return headers;
 }
 
+/** The Set-Cookie values of a reply. */
+export function setCookiesOf(reply: HttpReply): string[] {
+  return reply.headers.filter(([name]) => name === 'set-cookie').map(([, value]) => value);
+}
+
 export function jsonReply(status: number, body: JsonObject, cookies: readonly string[] = []): HttpReply {
   return { status, headers: withCookies(JSON_HEADERS, cookies), body };
 }

@@ -38,10 +38,9 @@ export function authenticateSync(ctx: Context, req: HttpRequest): AuthResult | n
   const getSync = ctx.store.getSync;
   if (codec === undefined || getSync === null) return null;
   try {
-    if (req.header('authorization') !== undefined) return null;
     if (ctx.o.csrf && !isSafeMethod(req.method)) return null;
     const creds = readCredentials(req, ctx.jar);
-    if (creds.access.status !== 'found') return null;
+    if (creds.bearer !== undefined || creds.access.status !== 'found') return null;
     const o = ctx.o;
     const pair = o.mode === 'pair';
     const now = ctx.now();

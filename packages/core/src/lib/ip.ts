@@ -1,10 +1,15 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
+/** `::ffff:192.0.2.1` -> `192.0.2.1`; anything else as it is (trimmed). */
+export function unmapIpv4(ip: string): string {
+  const v = ip.trim();
+  return v.startsWith('::ffff:') && isIPv4(v.slice(7)) ? v.slice(7) : v;
+}
+
 /** Normalises an address: strips the IPv4-mapped IPv6 prefix, lower-cases IPv6. */
 export function normalizeIp(ip: string | undefined): string | null {
   if (!ip) return null;
-  let v = ip.trim().toLowerCase();
-  if (v.startsWith('::ffff:') && isIPv4(v.slice(7))) v = v.slice(7);
+  const v = unmapIpv4(ip.toLowerCase());
   if (isIPv4(v) || isIPv6(v)) return v;
   return null;
 }

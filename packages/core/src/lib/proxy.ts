@@ -3,6 +3,7 @@
  * socket address back along X-Forwarded-For, through trusted hops only, so a client can't spoof it.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { unmapIpv4 } from './ip.js';
 
 /** `true` (every hop), a hop count, or trusted addresses and subnets (`10.0.0.0/8`, `loopback`, `linklocal`, `uniquelocal`). */
 export type TrustProxy = boolean | number | string[];
@@ -36,14 +37,9 @@ export function compileTrust(setting: TrustProxy): Trusts {
   return addr => list.check(addr, isIPv4(addr) ? 'ipv4' : 'ipv6');
 }
 
-function bare(addr: string): string {
-  const v = addr.trim();
-  return v.startsWith('::ffff:') && isIPv4(v.slice(7)) ? v.slice(7) : v;
-}
-
 /** The client address: walk from the socket peer back through X-Forwarded-For while each hop is trusted. */
 export function clientAddress(socketAddr: string, forwardedFor: string | undefined, trusts: Trusts): string {
-  const hops = [bare(socketAddr), ...(forwardedFor ? forwardedFor.split(',').map(bare).filter(Boolean).reverse() : [])];
+  const hops = [unmapIpv4(socketAddr), ...(forwardedFor ? forwardedFor.split(',').map(unmapIpv4).filter(Boolean).reverse() : [])];
   let i = 0;
   while (i < hops.length - 1 && (isIPv4(hops[i]!) || isIPv6(hops[i]!)) && trusts(hops[i]!, i)) i++;
   return hops[i]!;
