@@ -98,7 +98,40 @@ export interface TokenStore {
    * Atomic across processes sharing the store, so a cluster agrees on one secret.
    */
   initSecret?(candidate: string): Promise<string>;
+  /**
+   * Bulk export (optional; every first-party store has it, live store switching needs it): every
+   * record in any state (revoked, expired, rotated), a page of at most `limit` at a time, in no
+   * particular order. Pass the returned cursor back; null = done. A record present for the whole
+   * scan appears at least once; one written during the scan may or may not appear.
+   */
+  scan?(cursor: string | null, limit: number): Promise<ListPage>;
+  /**
+   * Batched import (optional, see `scan`): writes every record whose id is absent, leaves records
+   * already present untouched (put-if-absent, per record, atomically), and returns how many it
+   * wrote. Bounded by the store, not by round trips (one pipeline, statement or batch per call).
+   */
+  importRecords?(records: readonly TokenRecord[]): Promise<number>;
+  /**
+   * Small named values kept beside the records, apart from them (optional, see `scan`): the live
+   * switch announces itself here. `getMeta` of an absent key is null; `setMeta(key, null)`
+   * deletes. Keys are short ASCII names; values are strings of at most 64 KiB.
+   */
+  getMeta?(key: string): Promise<string | null>;
+  setMeta?(key: string, value: string | null): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The optional members a store needs for the live switch (`scan`, `importRecords`, `getMeta`, `setMeta`). */
+export type BulkStore = TokenStore & Required<Pick<TokenStore, 'scan' | 'importRecords' | 'getMeta' | 'setMeta'>>;
+
+/** Whether `store` has every member the live switch needs. */
+export function isBulkStore(store: TokenStore): store is BulkStore {
+  return (
+    typeof store.scan === 'function' &&
+    typeof store.importRecords === 'function' &&
+    typeof store.getMeta === 'function' &&
+    typeof store.setMeta === 'function'
+  );
 }
 
 const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);
