@@ -104,15 +104,15 @@ export interface TokenStore {
    * particular order. Pass the returned cursor back; null = done. A record present for the whole
    * scan appears at least once; one written during the scan may or may not appear.
    */
-  scan?(cursor: string | null, limit: number): Promise<ListPage>;
+  exportRecords?(cursor: string | null, limit: number): Promise<ListPage>;
   /**
-   * Batched import (optional, see `scan`): writes every record whose id is absent, leaves records
+   * Batched import (optional, see `exportRecords`): writes every record whose id is absent, leaves records
    * already present untouched (put-if-absent, per record, atomically), and returns how many it
    * wrote. Bounded by the store, not by round trips (one pipeline, statement or batch per call).
    */
   importRecords?(records: readonly TokenRecord[]): Promise<number>;
   /**
-   * Small named values kept beside the records, apart from them (optional, see `scan`): the live
+   * Small named values kept beside the records, apart from them (optional, see `exportRecords`): the live
    * switch announces itself here. `getMeta` of an absent key is null; `setMeta(key, null)`
    * deletes. Keys are short ASCII names; values are strings of at most 64 KiB.
    */
@@ -121,13 +121,13 @@ export interface TokenStore {
   close(): Promise<void>;
 }
 
-/** The optional members a store needs for the live switch (`scan`, `importRecords`, `getMeta`, `setMeta`). */
-export type BulkStore = TokenStore & Required<Pick<TokenStore, 'scan' | 'importRecords' | 'getMeta' | 'setMeta'>>;
+/** The optional members a store needs for the live switch (`exportRecords`, `importRecords`, `getMeta`, `setMeta`). */
+export type BulkStore = TokenStore & Required<Pick<TokenStore, 'exportRecords' | 'importRecords' | 'getMeta' | 'setMeta'>>;
 
 /** Whether `store` has every member the live switch needs. */
 export function isBulkStore(store: TokenStore): store is BulkStore {
   return (
-    typeof store.scan === 'function' &&
+    typeof store.exportRecords === 'function' &&
     typeof store.importRecords === 'function' &&
     typeof store.getMeta === 'function' &&
     typeof store.setMeta === 'function'
