@@ -111,6 +111,8 @@ export interface TokenStore {
    * wrote. Bounded by the store, not by round trips (one pipeline, statement or batch per call).
    */
   importRecords?(records: readonly TokenRecord[]): Promise<number>;
+  /** How many records the store holds, for progress bars (optional; an estimate is fine). */
+  countRecords?(): Promise<number>;
   /**
    * Small named values kept beside the records, apart from them (optional, see `exportRecords`): the live
    * switch announces itself here. `getMeta` of an absent key is null; `setMeta(key, null)`
