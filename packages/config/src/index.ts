@@ -95,5 +95,7 @@ export interface EnvSetup {
 export async function fromEnv(env: Record<string, string | undefined> = process.env, base: TesseraOptions = {}): Promise<EnvSetup> {
   const cfg = optionsFromEnv(env, base);
   const store = base.store ?? (cfg.storeUrl === undefined ? defaultStore() : await openStore(cfg.storeUrl));
-  return { options: { ...cfg.options, store }, store, trustProxy: cfg.trustProxy, unknown: cfg.unknown };
+  // A live switch (`tessera migrate`) announced in the store names the target by URL: open it the same way.
+  const options = { ...cfg.options, store, openStore: base.openStore ?? ((url: string) => openStore(url)) };
+  return { options, store, trustProxy: cfg.trustProxy, unknown: cfg.unknown };
 }

@@ -9,24 +9,34 @@ import { reject } from './reject.js';
 import type { ListPage, ListQuery, RevokeWhere, RotateResult, TokenRecord, TokenStore } from './store.js';
 import type { Emit } from './context.js';
 import { deadline } from './lib/deadline.js';
+import type { Follower } from './migrate/follower.js';
 
 export class GuardedStore {
   /** Synchronous read for in-process stores (the fast path), else null. */
-  readonly getSync: ((id: string) => TokenRecord | null) | null;
+  getSync: ((id: string) => TokenRecord | null) | null = null;
+  /** Set when the store can announce a live switch: store calls then follow it (migrate/follower.ts). */
+  follower: Follower | null = null;
 
   constructor(
-    private readonly raw: TokenStore,
+    private raw: TokenStore,
     private readonly timeoutMs: number,
     private readonly emit: Emit,
     private readonly now: () => number,
     private readonly failed: (operation: string, message: string) => void = () => {},
   ) {
-    const sync = syncReader(raw);
+    this.use(raw);
+  }
+
+  /** The store requests use from now on (a live switch moves it). */
+  use(store: TokenStore): void {
+    this.raw = store;
+    const sync = syncReader(store);
     this.getSync = sync === null ? null : id => sync[SYNC_GET](id);
   }
 
   private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
+      if (this.follower?.due(Date.now())) await this.follower.refresh();
       // In-process stores do no I/O: no timer for them.
       return this.getSync !== null ? await fn() : await deadline(fn(), this.timeoutMs, op);
     } catch (err) {

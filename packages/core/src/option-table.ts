@@ -174,6 +174,12 @@ export const OPTION_TABLE = [
     env: false,
     doc: 'A pino-compatible `{ info, warn, error }`, or `false`. Logs the store in use and where a generated secret went at start-up, and store failures (at most one line per operation per 10 s). Never a token or a secret.',
   }),
+  option('openStore', {
+    type: { kind: 'function' },
+    defaultDoc: 'none (`@tessera/config`: its `openStore`)',
+    env: false,
+    doc: '`(url) => store`: opens the store a live switch (`tessera migrate --to URL`) announces, so this server follows it without a restart. `fromEnv()` of `@tessera/config` sets it. Without it, store calls fail with 503 while a switch this server cannot follow is under way.',
+  }),
   option('routes', { type: { kind: 'group' }, defaultDoc: '', env: false }),
   option('routes.prefix', {
     type: { kind: 'string' },

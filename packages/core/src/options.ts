@@ -114,6 +114,12 @@ export interface TesseraOptions {
   onReject?: (rejection: Rejection) => HttpReply | undefined | void;
   /** pino-compatible; `false` for silence. Default: console (Fastify: `app.log`). */
   logger?: Logger | false;
+  /**
+   * Opens a store from its URL, for following a live switch (`tessera migrate`) announced in this
+   * server's store. `@tessera/config`'s `fromEnv()` sets it. Without it a server refuses store calls
+   * (503) while a switch it can't follow is under way.
+   */
+  openStore?: (url: string) => TokenStore | Promise<TokenStore>;
 }
 
 // The table and the public interfaces declare the same keys (a compile error here names the mismatch).
@@ -174,6 +180,7 @@ export interface ResolvedOptions {
   trustProxy: TrustProxy | undefined;
   onReject: TesseraOptions['onReject'];
   logger: Logger;
+  openStore: TesseraOptions['openStore'];
 }
 
 /** Unknown keys, at the top level and inside each group object given. */
@@ -301,5 +308,6 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
     trustProxy: v('trustProxy'),
     onReject: v('onReject') as TesseraOptions['onReject'],
     logger: v('logger') === false ? silentLogger : ((v('logger') as Logger | undefined) ?? consoleLogger),
+    openStore: v('openStore') as TesseraOptions['openStore'],
   };
 }

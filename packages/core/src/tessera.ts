@@ -12,7 +12,10 @@ import { refuse } from './outcome.js';
 import { Reject } from './reject.js';
 import { resolveOptions, type ResolvedOptions, type TesseraOptions } from './options.js';
 import { runRoute } from './routes.js';
-import type { TokenStore } from './store.js';
+import { isBulkStore, type TokenStore } from './store.js';
+import { Follower } from './migrate/follower.js';
+import { migrate, type InProcessOptions, type MigrateOptions, type MigrationResult } from './migrate/index.js';
+import { syncReader } from './lib/sync-read.js';
 import type { AuthResult, HttpReply, HttpRequest, RouteName, User } from './types.js';
 
 export type { SessionInfo, Page } from './flows/admin.js';
@@ -46,7 +49,19 @@ export interface Tessera {
   revokeApiToken(id: string): Promise<number>;
   /** Summary of one session or API-token record (null when absent). */
   getRecordInfo(id: string): Promise<SessionInfo | null>;
+  /**
+   * Moves every record to `to` while this server keeps serving (the in-process live switch, e.g.
+   * from the memory store to PostgreSQL or back): requests keep working throughout and, once it
+   * resolves, use only `to`. For a cluster of servers, run `tessera migrate` instead: they follow it.
+   */
+  switchStore(to: TokenStore, options?: SwitchOptions): Promise<MigrationResult>;
   close(): Promise<void>;
+}
+
+export interface SwitchOptions {
+  onProgress?: MigrateOptions['onProgress'];
+  /** Records per page and batch. Default 2000. */
+  batch?: number;
 }
 
 /** Each instance's context, for the adapter kit (src/adapter.ts); never on the public object. */
@@ -78,6 +93,12 @@ export function createTessera(options: TesseraOptions): Tessera {
   }
   const store = options.store;
   const ctx = createContext(o, store);
+  // Servers follow a switch announced in their store; in-process stores only by `switchStore`.
+  const follow = (source: TokenStore) => {
+    ctx.store.follower = isBulkStore(source) ? new Follower(source, ctx.store, o.openStore, o.logger, syncReader(source) === null) : null;
+  };
+  follow(store);
+  const retired: Follower[] = [];
   const t: Tessera = {
     options: o,
     store,
@@ -105,7 +126,29 @@ export function createTessera(options: TesseraOptions): Tessera {
     revokeApiToken: id => unwrap(adminRevoke(ctx, { id })),
     getRecordInfo: id => unwrap(recordInfo(ctx, id)),
     createApiToken: input => unwrap(createApiToken(ctx, input)),
-    close: () => store.close(),
+    async switchStore(to, options = {}) {
+      const arrived = ctx.store.follower?.arrived;
+      if (arrived) {
+        retired.push(ctx.store.follower!); // it owns the store it opened: closed with this instance
+        follow(arrived);
+      }
+      const follower = ctx.store.follower;
+      const from = arrived ?? store;
+      const run: InProcessOptions = {
+        from,
+        to,
+        toUrl: 'in-process:',
+        settleMs: 0,
+        ...(options.batch !== undefined ? { batch: options.batch } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(follower && isBulkStore(to) ? { follow: state => follower.apply(state, to) } : {}),
+      };
+      return migrate(run);
+    },
+    async close() {
+      for (const f of [...retired, ctx.store.follower]) await f?.close();
+      await store.close();
+    },
   };
   contexts.set(t, ctx);
   return t;

@@ -149,6 +149,7 @@ describe('options', () => {
       [{ trustProxy: ['10.0.0.0/33'] }, 'trustProxy'],
       [{ trustProxy: -1 }, 'trustProxy'],
       [{ onReject: 'redirect' }, 'onReject'],
+      [{ openStore: 'redis://x' }, 'openStore'],
       [{ logger: console.log }, 'logger'],
       [{ logger: { info() {} } }, 'logger'],
     ];
@@ -327,7 +328,7 @@ describe('the option table', () => {
     expect(envName('refreshCookie.sameSite')).toBe('TESSERA_REFRESH_COOKIE_SAME_SITE');
     for (const e of TABLE) expect([e.path, e.env]).toEqual([e.path, e.env === undefined ? undefined : envName(e.path)]);
     const codeOnly = TABLE.filter(e => e.env === undefined).map(e => e.path);
-    expect(codeOnly).toEqual(['cookie', 'refreshCookie', 'store', 'verifyCredentials', 'tenant', 'onEvent', 'onReject', 'logger', 'routes', 'clock']);
+    expect(codeOnly).toEqual(['cookie', 'refreshCookie', 'store', 'verifyCredentials', 'tenant', 'onEvent', 'onReject', 'logger', 'openStore', 'routes', 'clock']);
     const envs = TABLE.flatMap(e => (e.env ? [e.env] : []));
     expect(new Set(envs).size).toBe(envs.length);
   });

@@ -1,11 +1,18 @@
 /**
- * The live store switch (`@tessera/core/migrate`): move every record from store A to store B while
- * servers keep running on A. Servers follow the switch announced in A; see `migrate()`.
+ * The live store switch (`@tessera/core/migrate`): moves every record from store A to store B
+ * while the servers keep running on A, unrestarted. The servers follow the switch announced in A
+ * (see state.ts for the phases, follower.ts for a server's side): every request keeps working on
+ * every server during the copy, and when `migrate()` resolves every server reads and writes only
+ * B. The generated signing secret moves too. A run that dies can be resumed (run it again with the
+ * same target) or undone (`abortMigration`) until it completes.
  */
-import type { TokenStore } from '../store.js';
+import { randomBytes } from 'node:crypto';
+import { generateSecret } from '../keys.js';
+import { isBulkStore, type BulkStore, type ListPage, type TokenRecord, type TokenStore } from '../store.js';
+import { FAULT_KEY, MIGRATION_KEY, REVOKE_ALL_KEY, readState, redactUrl, writeState, type MigrationPhase, type MigrationState } from './state.js';
 
-/** Where a switch stands, as announced in the source store. */
-export type MigrationPhase = 'mirror' | 'copy' | 'flip' | 'done';
+export type { MigrationPhase, MigrationState } from './state.js';
+export { MIGRATION_KEY } from './state.js';
 
 export interface MigrationProgress {
   phase: MigrationPhase;
@@ -24,18 +31,24 @@ export interface MigrationProgress {
 export interface MigrateOptions {
   from: TokenStore;
   to: TokenStore;
-  /** The target's URL as the servers open it (`openStore` option): announced in the source. */
+  /** The target's URL as the servers open it (their `openStore` option): announced in the source. */
   toUrl: string;
   /**
-   * Milliseconds to wait after each announcement so every running server has seen it (servers
-   * re-read the announcement every 500 ms). Default 1500. 0 for a single process that follows
-   * in-process.
+   * Milliseconds to wait after each announcement so that every running server has seen it (servers
+   * re-read it every 250 ms while they serve, and wait for a fresh read when theirs is a second
+   * old). Default 2000. 0 when the only server is this process (`switchStore`).
    */
   settleMs?: number;
-  /** Records per export page / import batch. Default 1000. */
+  /** Records per export page and import batch. Default 2000. */
   batch?: number;
   onProgress?: (p: MigrationProgress) => void;
+  /** Stops the copy (the switch stays announced: run again to resume, or abort it). */
   signal?: AbortSignal;
+}
+
+/** @internal What `switchStore` adds: this process follows each announcement as it is made. */
+export interface InProcessOptions extends MigrateOptions {
+  follow?: (state: MigrationState | null) => Promise<void>;
 }
 
 export interface MigrationResult {
@@ -46,16 +59,6 @@ export interface MigrationResult {
   resumed: boolean;
 }
 
-/** Runs (or resumes) the switch from `from` to `to`; resolves once every server uses only `to`. */
-export async function migrate(_o: MigrateOptions): Promise<MigrationResult> {
-  throw new Error('not implemented yet');
-}
-
-/** Ends an unfinished switch: every server goes back to the source. False when none was under way. */
-export async function abortMigration(_o: { from: TokenStore; settleMs?: number }): Promise<boolean> {
-  throw new Error('not implemented yet');
-}
-
 export interface MigrationStatus {
   phase: MigrationPhase;
   toUrl: string;
@@ -63,7 +66,166 @@ export interface MigrationStatus {
   copied: number;
 }
 
+/** Thrown when a switch can't start or go on; the message says what to do. */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+function bulk(store: TokenStore, which: string): BulkStore {
+  if (!isBulkStore(store)) throw new MigrationError(`the ${which} store can't take part in a switch: it lacks exportRecords, importRecords, getMeta or setMeta`);
+  return store;
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise<void>(res => setTimeout(res, ms)) : Promise.resolve());
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+/** The generated signing secret moves with the records, so servers started on the target later accept today's tokens. */
+async function moveSecret(from: BulkStore, to: BulkStore): Promise<void> {
+  if (typeof from.initSecret !== 'function' || typeof to.initSecret !== 'function') return;
+  const secret = await from.initSecret(generateSecret());
+  if ((await to.initSecret(secret)) !== secret) {
+    throw new MigrationError(
+      'the target store keeps a different generated signing secret, so servers started on it later would refuse the tokens issued today; empty the target first',
+    );
+  }
+}
+
+/** Runs (or resumes) the switch from `from` to `to`; resolves once every server uses only `to`. */
+export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
+  const from = bulk(o.from, 'source');
+  const to = bulk(o.to, 'target');
+  const settle = o.settleMs ?? 2000;
+  const batch = o.batch ?? 2000;
+  const follow = (o as InProcessOptions).follow;
+  const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
+
+  let state = await readState(from);
+  if (state !== null && state.phase === 'done') {
+    if (state.toUrl === o.toUrl) return { copied: 0, skipped: 0, seconds: elapsed(), resumed: true };
+    throw new MigrationError(`this store was switched to ${redactUrl(state.toUrl)} already: its servers have left it; switch from there`);
+  }
+  if (state !== null && state.toUrl !== o.toUrl) {
+    throw new MigrationError(`a switch to ${redactUrl(state.toUrl)} is under way: run it again with that target to finish it, or abort it`);
+  }
+  const resumed = state !== null;
+  const announce = async (s: MigrationState, wait: number) => {
+    await writeState(from, s);
+    await follow?.(s);
+    await sleep(wait);
+  };
+
+  if (state === null) {
+    await to.setMeta(MIGRATION_KEY, null); // a forwarding note left by an earlier switch the other way
+    await moveSecret(from, to);
+    await from.setMeta(FAULT_KEY, null);
+    await from.setMeta(REVOKE_ALL_KEY, null);
+    state = { id: randomBytes(9).toString('base64url'), phase: 'mirror', toUrl: o.toUrl, startedAt: nowSec(), cursor: null, copied: 0 };
+    await announce(state, settle);
+  } else if (state.phase === 'mirror') {
+    await announce(state, settle); // the run that announced it may have died before every server saw it
+  }
+
+  let copied = 0;
+  let skipped = 0;
+  if (state.phase === 'mirror' || state.phase === 'copy') {
+    state = { ...state, phase: 'copy' };
+    await announce(state, 0);
+    const total = typeof from.countRecords === 'function' ? await from.countRecords().catch(() => null) : null;
+    const report = (phase: MigrationPhase) => {
+      const s = elapsed();
+      o.onProgress?.({ phase, copied, skipped, total, elapsed: s, rate: s > 0 ? (copied + skipped) / s : 0 });
+    };
+    report('copy');
+    let lastCheckpoint = performance.now();
+    const base = state.copied;
+    const read = (cursor: string | null): Promise<{ page: ListPage; at: number }> => {
+      const at = Date.now() / 1000;
+      const p = from.exportRecords(cursor, batch).then(page => ({ page, at }));
+      p.catch(() => {}); // awaited below; never an unhandled rejection if the loop stops first
+      return p;
+    };
+    let pending: Promise<{ page: ListPage; at: number }> | null = read(state.cursor);
+    while (pending !== null) {
+      o.signal?.throwIfAborted();
+      const { page, at }: { page: ListPage; at: number } = await pending;
+      pending = page.cursor === null ? null : read(page.cursor); // read the next page while this one is written
+      if (page.records.length > 0) {
+        const n = await to.importRecords(page.records);
+        copied += n;
+        skipped += page.records.length - n;
+        await revokeAgainIfNeeded(from, to, page.records, at);
+      }
+      report('copy');
+      if (performance.now() - lastCheckpoint > 1000 || pending === null) {
+        state = { ...state, cursor: page.cursor, copied: base + copied };
+        await writeState(from, state);
+        lastCheckpoint = performance.now();
+      }
+    }
+    o.signal?.throwIfAborted();
+    const fault = await from.getMeta(FAULT_KEY);
+    if (fault !== null) {
+      await abortMigration({ from, settleMs: settle, follow } as AbortOptions);
+      throw new MigrationError('a server could not write to the target during the copy; the switch was undone and every server is back on the source: check the target and run it again');
+    }
+    state = { ...state, phase: 'flip', cursor: null };
+    await announce(state, settle);
+  }
+  if (state.phase === 'flip') {
+    state = { ...state, phase: 'done' };
+    await announce(state, settle);
+    o.onProgress?.({ phase: 'done', copied, skipped, total: null, elapsed: elapsed(), rate: elapsed() > 0 ? (copied + skipped) / elapsed() : 0 });
+  }
+  return { copied, skipped, seconds: elapsed(), resumed };
+}
+
+/**
+ * A server revoked every record while this page was on its way (`revoke({ all })` during the
+ * copy): the page may hold copies made before that, so revoke them in the target again.
+ */
+async function revokeAgainIfNeeded(from: BulkStore, to: BulkStore, records: readonly TokenRecord[], readAt: number): Promise<void> {
+  const raw = await from.getMeta(REVOKE_ALL_KEY);
+  if (raw === null) return;
+  // `wall`: when it happened (to compare with when the page was read); `at`: the servers' clock.
+  let flag: { wall?: unknown; at?: unknown };
+  try {
+    flag = JSON.parse(raw) as typeof flag;
+  } catch {
+    flag = {};
+  }
+  const at = typeof flag.at === 'number' ? flag.at : Number.MAX_SAFE_INTEGER;
+  if (typeof flag.wall === 'number' && flag.wall < readAt - 1) return;
+  await Promise.all(records.filter(r => r.revokedAt === null && r.createdAt <= at).map(r => to.revoke({ id: r.id }, at)));
+}
+
+interface AbortOptions {
+  from: TokenStore;
+  settleMs?: number;
+}
+
+/** Ends an unfinished switch: every server goes back to the source. False when none was under way (or it had completed). */
+export async function abortMigration(o: AbortOptions): Promise<boolean> {
+  const from = bulk(o.from, 'source');
+  const settle = o.settleMs ?? 2000;
+  const follow = (o as InProcessOptions).follow;
+  const state = await readState(from);
+  if (state === null || state.phase === 'done') return false;
+  if (state.phase === 'flip') {
+    // Servers on the target go back through `mirror`, where the source is authoritative again.
+    const back = { ...state, phase: 'mirror' as const };
+    await writeState(from, back);
+    await follow?.(back);
+    await sleep(settle);
+  }
+  await writeState(from, null);
+  await follow?.(null);
+  await sleep(settle);
+  return true;
+}
+
 /** The switch announced in `store`, or null. */
-export async function migrationStatus(_store: TokenStore): Promise<MigrationStatus | null> {
-  throw new Error('not implemented yet');
+export async function migrationStatus(store: TokenStore): Promise<MigrationStatus | null> {
+  const s = await readState(store);
+  return s === null ? null : { phase: s.phase, toUrl: redactUrl(s.toUrl), startedAt: s.startedAt, copied: s.copied };
 }

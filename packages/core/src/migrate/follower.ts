@@ -1,0 +1,167 @@
+/**
+ * How a running server follows a switch announced in its store: it re-reads the announcement
+ * every 250 ms while it serves requests (and, if that has fallen behind by more than a second,
+ * before the next store call), and swaps the store its requests use: the source, a `MirrorStore`
+ * over both, then the target alone. Once `done`, it stops reading the source.
+ */
+import { StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { BulkStore, TokenStore } from '../store.js';
+import { isBulkStore } from '../store.js';
+import { MirrorStore } from './mirror-store.js';
+import { readState, redactUrl, type MigrationState } from './state.js';
+
+/** Re-read the announcement this often while requests come in. */
+export const POLL_MS = 250;
+/** A store call waits for a fresh read when the last one is older than this. */
+export const LEASE_MS = 1000;
+/** Stop the timer after this long without a store call (the next call re-reads first). */
+const IDLE_MS = 10_000;
+
+export type OpenStore = (url: string) => TokenStore | Promise<TokenStore>;
+
+/** Where the follower installs the store requests use. */
+export interface StoreSlot {
+  use(store: TokenStore): void;
+}
+
+/** A store that refuses every call: a switch this server can't follow must not let it write to one store only. */
+function refusing(message: string): TokenStore {
+  const fail = () => Promise.reject(new StoreError(message));
+  return { get: fail, put: fail, touch: fail, rotate: fail, countReuse: fail, revoke: fail, list: fail, purgeExpired: fail, close: async () => {} };
+}
+
+export class Follower {
+  private state: MigrationState | null = null;
+  private target: { id: string; store: BulkStore; opened: boolean } | null = null;
+  private lastRead = 0;
+  private lastUsed = 0;
+  private reading: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private finished = false;
+  /** The switch this server could not follow (its failure is logged once). */
+  private unfollowable: string | null = null;
+  private stopped = false;
+
+  /**
+   * @param polls false for in-process stores (nothing outside this process can announce a switch in them)
+   */
+  constructor(
+    private readonly source: BulkStore,
+    private readonly slot: StoreSlot,
+    private readonly open: OpenStore | undefined,
+    private readonly logger: Logger,
+    private readonly polls: boolean,
+  ) {}
+
+  /** Whether a store call must wait for a fresh read of the announcement first. */
+  due(nowMs: number): boolean {
+    if (!this.polls || this.finished || this.stopped) return false;
+    this.lastUsed = nowMs;
+    if (this.timer === null) this.startTimer();
+    return nowMs - this.lastRead > LEASE_MS;
+  }
+
+  private startTimer(): void {
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastUsed > IDLE_MS || this.finished || this.stopped) return this.stopTimer();
+      this.refresh().catch(() => {}); // the next store call retries, and fails closed if the source is down
+    }, POLL_MS);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Reads the announcement and follows it; concurrent callers share one read. */
+  refresh(): Promise<void> {
+    this.reading ??= (async () => {
+      try {
+        const started = Date.now();
+        await this.apply(await readState(this.source));
+        this.lastRead = started;
+      } finally {
+        this.reading = null;
+      }
+    })();
+    return this.reading;
+  }
+
+  /** Follows `state`; `given` is the target itself when the switch runs in this process. */
+  async apply(state: MigrationState | null, given?: BulkStore): Promise<void> {
+    if (this.finished || this.stopped) return;
+    const before = this.state;
+    if (state === null) {
+      if (before !== null || this.unfollowable !== null) {
+        this.unfollowable = null;
+        this.slot.use(this.source);
+        this.logger.warn({}, 'the store switch was undone: back on the source store');
+        await this.dropTarget();
+      }
+      this.state = null;
+      return;
+    }
+    if (before !== null && before.id === state.id && before.phase === state.phase) return;
+    const target = await this.targetFor(state, given);
+    if (target === null) return;
+    this.state = state;
+    if (state.phase === 'mirror' || state.phase === 'copy') this.slot.use(new MirrorStore(this.source, target, this.source, true));
+    else if (state.phase === 'flip') this.slot.use(new MirrorStore(target, this.source, this.source, false));
+    else {
+      this.slot.use(target);
+      this.finished = true;
+      this.stopTimer();
+    }
+    if (before?.phase !== state.phase && !(before?.phase === 'mirror' && state.phase === 'copy')) {
+      this.logger.info({ to: redactUrl(state.toUrl), phase: state.phase }, `store switch: ${state.phase === 'done' ? 'now on the target store only' : state.phase === 'flip' ? 'the target store is now authoritative' : 'copying every change to the target store'}`);
+    }
+  }
+
+  private async targetFor(state: MigrationState, given: BulkStore | undefined): Promise<BulkStore | null> {
+    if (this.target?.id === state.id) return this.target.store;
+    await this.dropTarget();
+    let store: TokenStore | undefined = given;
+    let why = '';
+    if (store === undefined && this.open === undefined) why = 'this server has no `openStore` option to open it';
+    else if (store === undefined) {
+      try {
+        store = await this.open!(state.toUrl);
+      } catch (err) {
+        why = `opening it failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+      }
+    }
+    if (store !== undefined && !isBulkStore(store)) {
+      why = 'that store lacks the bulk members a switch needs';
+      if (given === undefined) await store.close().catch(() => {});
+    }
+    if (why !== '' || store === undefined) {
+      const message = `a store switch to ${redactUrl(state.toUrl)} is under way and ${why}: store calls fail until it ends`;
+      if (this.unfollowable !== state.id) this.logger.error({}, message);
+      this.unfollowable = state.id;
+      this.slot.use(refusing(message));
+      return null; // state stays as it was, so the next read tries again
+    }
+    this.unfollowable = null;
+    this.target = { id: state.id, store: store as BulkStore, opened: given === undefined };
+    return this.target.store;
+  }
+
+  private async dropTarget(): Promise<void> {
+    const t = this.target;
+    this.target = null;
+    if (t?.opened) await t.store.close().catch(() => {});
+  }
+
+  /** The store requests use once the switch is done (null before). */
+  get arrived(): BulkStore | null {
+    return this.finished ? (this.target?.store ?? null) : null;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.stopTimer();
+    await this.dropTarget();
+  }
+}
