@@ -15,7 +15,6 @@ import { runRoute } from './routes.js';
 import { isBulkStore, type TokenStore } from './store.js';
 import { Follower } from './migrate/follower.js';
 import { migrate, type InProcessOptions, type MigrateOptions, type MigrationResult } from './migrate/index.js';
-import { syncReader } from './lib/sync-read.js';
 import type { AuthResult, HttpReply, HttpRequest, RouteName, User } from './types.js';
 
 export type { SessionInfo, Page } from './flows/admin.js';
@@ -94,11 +93,8 @@ export function createTessera(options: TesseraOptions): Tessera {
   const store = options.store;
   const ctx = createContext(o, store);
   // Servers follow a switch announced in their store; in-process stores only by `switchStore`.
-  const follow = (source: TokenStore) => {
-    ctx.store.follower = isBulkStore(source) ? new Follower(source, ctx.store, o.openStore, o.logger, syncReader(source) === null) : null;
-  };
-  follow(store);
-  const retired: Follower[] = [];
+  const follower = isBulkStore(store) ? new Follower(store, ctx.store, o.openStore, o.logger) : null;
+  ctx.store.follower = follower;
   const t: Tessera = {
     options: o,
     store,
@@ -127,15 +123,8 @@ export function createTessera(options: TesseraOptions): Tessera {
     getRecordInfo: id => unwrap(recordInfo(ctx, id)),
     createApiToken: input => unwrap(createApiToken(ctx, input)),
     async switchStore(to, options = {}) {
-      const arrived = ctx.store.follower?.arrived;
-      if (arrived) {
-        retired.push(ctx.store.follower!); // it owns the store it opened: closed with this instance
-        follow(arrived);
-      }
-      const follower = ctx.store.follower;
-      const from = arrived ?? store;
       const run: InProcessOptions = {
-        from,
+        from: follower?.current ?? store,
         to,
         toUrl: 'in-process:',
         settleMs: 0,
@@ -146,7 +135,7 @@ export function createTessera(options: TesseraOptions): Tessera {
       return migrate(run);
     },
     async close() {
-      for (const f of [...retired, ctx.store.follower]) await f?.close();
+      await follower?.close();
       await store.close();
     },
   };

@@ -39,6 +39,13 @@ function sameStore(a: string, b: string): boolean {
   return fa !== null || fb !== null ? fa === fb : a.trim() === b.trim();
 }
 
+/** The target as servers will open it: a file store's directory made absolute, since servers run in other directories. */
+export function announcedUrl(url: string): string {
+  const u = url.trim();
+  const m = /^file:(.*)$/i.exec(u);
+  return m ? `file:${resolve(m[1]!.replace(/^\/\/(?=\/)/, '') || '.tessera')}` : u;
+}
+
 /** 75 -> `1m15s`. */
 function duration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -140,7 +147,7 @@ async function run(opts: MigrateCliOptions): Promise<void> {
         migrate({
           from: from.store,
           to: to.store,
-          toUrl: opts.to!.trim(),
+          toUrl: announcedUrl(opts.to!),
           ...(opts.settle !== undefined ? { settleMs: opts.settle } : {}),
           ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
           ...(bar ? { onProgress: (p: MigrationProgress) => bar.update(p) } : {}),

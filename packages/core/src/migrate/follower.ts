@@ -2,12 +2,14 @@
  * How a running server follows a switch announced in its store: it re-reads the announcement
  * every 250 ms while it serves requests (and, if that has fallen behind by more than a second,
  * before the next store call), and swaps the store its requests use: the source, a `MirrorStore`
- * over both, then the target alone. Once `done`, it stops reading the source.
+ * over both, then the target alone. Once `done`, the target is its store: it stops reading the
+ * source and reads the next switch's announcement in the target.
  */
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BulkStore, TokenStore } from '../store.js';
 import { isBulkStore } from '../store.js';
+import { syncReader } from '../lib/sync-read.js';
 import { MirrorStore } from './mirror-store.js';
 import { readState, redactUrl, type MigrationState } from './state.js';
 
@@ -38,25 +40,33 @@ export class Follower {
   private lastUsed = 0;
   private reading: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private finished = false;
+  /** Stores this server opened and moved to: closed with it. */
+  private readonly owned: TokenStore[] = [];
   /** The switch this server could not follow (its failure is logged once). */
   private unfollowable: string | null = null;
   private stopped = false;
 
-  /**
-   * @param polls false for in-process stores (nothing outside this process can announce a switch in them)
-   */
+  /** Whether to read announcements: not for in-process stores (nothing outside this process can make one there). */
+  private polls: boolean;
+
+  /** @param source the store this server uses now: announcements are read there */
   constructor(
-    private readonly source: BulkStore,
+    private source: BulkStore,
     private readonly slot: StoreSlot,
     private readonly open: OpenStore | undefined,
     private readonly logger: Logger,
-    private readonly polls: boolean,
-  ) {}
+  ) {
+    this.polls = syncReader(source) === null;
+  }
+
+  /** The store this server uses outside a switch (after one, its target). */
+  get current(): BulkStore {
+    return this.source;
+  }
 
   /** Whether a store call must wait for a fresh read of the announcement first. */
   due(nowMs: number): boolean {
-    if (!this.polls || this.finished || this.stopped) return false;
+    if (!this.polls || this.stopped) return false;
     this.lastUsed = nowMs;
     if (this.timer === null) this.startTimer();
     return nowMs - this.lastRead > LEASE_MS;
@@ -64,7 +74,7 @@ export class Follower {
 
   private startTimer(): void {
     this.timer = setInterval(() => {
-      if (Date.now() - this.lastUsed > IDLE_MS || this.finished || this.stopped) return this.stopTimer();
+      if (Date.now() - this.lastUsed > IDLE_MS || this.stopped || !this.polls) return this.stopTimer();
       this.refresh().catch(() => {}); // the next store call retries, and fails closed if the source is down
     }, POLL_MS);
     this.timer.unref();
@@ -91,7 +101,7 @@ export class Follower {
 
   /** Follows `state`; `given` is the target itself when the switch runs in this process. */
   async apply(state: MigrationState | null, given?: BulkStore): Promise<void> {
-    if (this.finished || this.stopped) return;
+    if (this.stopped) return;
     const before = this.state;
     if (state === null) {
       if (before !== null || this.unfollowable !== null) {
@@ -110,9 +120,14 @@ export class Follower {
     if (state.phase === 'mirror' || state.phase === 'copy') this.slot.use(new MirrorStore(this.source, target, this.source, true));
     else if (state.phase === 'flip') this.slot.use(new MirrorStore(target, this.source, this.source, false));
     else {
+      // Arrived: the target is this server's store from now on, and the one a next switch is announced in.
       this.slot.use(target);
-      this.finished = true;
-      this.stopTimer();
+      if (this.target!.opened) this.owned.push(target);
+      this.target = null;
+      this.source = target;
+      this.state = null;
+      this.polls = syncReader(target) === null;
+      this.lastRead = 0;
     }
     if (before?.phase !== state.phase && !(before?.phase === 'mirror' && state.phase === 'copy')) {
       this.logger.info({ to: redactUrl(state.toUrl), phase: state.phase }, `store switch: ${state.phase === 'done' ? 'now on the target store only' : state.phase === 'flip' ? 'the target store is now authoritative' : 'copying every change to the target store'}`);
@@ -154,14 +169,10 @@ export class Follower {
     if (t?.opened) await t.store.close().catch(() => {});
   }
 
-  /** The store requests use once the switch is done (null before). */
-  get arrived(): BulkStore | null {
-    return this.finished ? (this.target?.store ?? null) : null;
-  }
-
   async close(): Promise<void> {
     this.stopped = true;
     this.stopTimer();
     await this.dropTarget();
+    for (const s of this.owned.splice(0)) await s.close().catch(() => {});
   }
 }

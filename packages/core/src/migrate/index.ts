@@ -154,6 +154,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
         const n = await to.importRecords(page.records);
         copied += n;
         skipped += page.records.length - n;
+        if (n < page.records.length) await reconcile(from, to, page.records);
         await revokeAgainIfNeeded(from, to, page.records, at);
       }
       report('copy');
@@ -178,6 +179,48 @@ export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
     o.onProgress?.({ phase: 'done', copied, skipped, total: null, elapsed: elapsed(), rate: elapsed() > 0 ? (copied + skipped) / elapsed() : 0 });
   }
   return { copied, skipped, seconds: elapsed(), resumed };
+}
+
+/**
+ * The later of two versions of one record: every change a record undergoes is monotonic (revoked
+ * once, rotated once, `lastSeenAt`, `expiresAt` and `reuseCount` only grow), so joining them
+ * field by field gives the version with every change either has seen.
+ */
+export function joinVersions(a: TokenRecord, b: TokenRecord): TokenRecord {
+  const j: TokenRecord = { ...b, lastSeenAt: Math.max(a.lastSeenAt, b.lastSeenAt) };
+  if (a.revokedAt !== null) j.revokedAt = b.revokedAt === null ? a.revokedAt : Math.min(a.revokedAt, b.revokedAt);
+  if (b.rotatedAt == null && a.rotatedAt != null) {
+    j.rotatedAt = a.rotatedAt;
+    if (a.replacedBy != null) j.replacedBy = a.replacedBy;
+  }
+  if (a.expiresAt !== null && b.expiresAt !== null) j.expiresAt = Math.max(a.expiresAt, b.expiresAt);
+  const reuse = Math.max(a.reuseCount ?? 0, b.reuseCount ?? 0);
+  if (reuse > 0) j.reuseCount = reuse;
+  return j;
+}
+
+const sameVersion = (a: TokenRecord, b: TokenRecord) =>
+  a.revokedAt === b.revokedAt && (a.rotatedAt ?? null) === (b.rotatedAt ?? null) && a.lastSeenAt === b.lastSeenAt && a.expiresAt === b.expiresAt && (a.reuseCount ?? 0) === (b.reuseCount ?? 0);
+
+/**
+ * Records the target already had: a server may have copied one there while another server, not
+ * yet following the switch, changed it in the source only (the first settle window), and an
+ * interrupted run leaves copies older than the source. Bring each up to the source's version
+ * (joined, so a change only the target has is kept too), re-reading until they agree, so a change
+ * a server makes meanwhile (in both stores) is never overwritten.
+ */
+async function reconcile(from: BulkStore, to: BulkStore, records: readonly TokenRecord[]): Promise<void> {
+  const one = async (id: string) => {
+    for (let round = 0; round < 5; round++) {
+      const [a, b] = await Promise.all([from.get(id), to.get(id)]);
+      if (a === null) return; // purged from the source meanwhile
+      if (b === null) return void (await to.importRecords([a]));
+      const joined = joinVersions(a, b);
+      if (sameVersion(joined, b)) return;
+      await to.put(joined);
+    }
+  };
+  for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map(r => one(r.id)));
 }
 
 /**
