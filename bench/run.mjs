@@ -8,6 +8,7 @@
  *   node bench/run.mjs --only express        scenarios whose name contains "express" (comma-separate several)
  *   node bench/run.mjs --bulk                only the bulk-write bench (bench/bulk.mjs)
  *   node bench/run.mjs --no-bulk             skip the bulk-write bench
+ *   node bench/run.mjs --migrate             only the live store switch bench (bench/migrate.mjs)
  *   node bench/run.mjs --cpu-prof[=DIR]      write a V8 CPU profile of every server process to DIR
  *   node bench/run.mjs --list                list the scenarios
  *
@@ -42,6 +43,10 @@ function optionValue(name) {
 if (flag('--help') || flag('-h')) {
   console.log(readHeader());
   process.exit(0);
+}
+if (flag('--migrate')) {
+  const { runMigrate } = await import('./migrate.mjs');
+  process.exit((await runMigrate()) ? 0 : 1);
 }
 if (flag('--list')) {
   for (const s of SCENARIOS) console.log(`${s.name.padEnd(32)} ${s.framework.padEnd(8)} ${s.kind}${s.store ? ` (${s.store})` : ''}`);

@@ -76,6 +76,9 @@ function bulk(store: TokenStore, which: string): BulkStore {
   return store;
 }
 
+/** Import batches in flight at once during the copy. */
+const WRITERS = 4;
+
 const sleep = (ms: number) => (ms > 0 ? new Promise<void>(res => setTimeout(res, ms)) : Promise.resolve());
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -139,30 +142,43 @@ export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
     report('copy');
     let lastCheckpoint = performance.now();
     const base = state.copied;
-    const read = (cursor: string | null): Promise<{ page: ListPage; at: number }> => {
-      const at = Date.now() / 1000;
-      const p = from.exportRecords(cursor, batch).then(page => ({ page, at }));
-      p.catch(() => {}); // awaited below; never an unhandled rejection if the loop stops first
-      return p;
+    // Pages are read one after the other (each needs the previous cursor) and written up to
+    // WRITERS at a time, so the copy runs at the slower store's pace, not at a round trip's.
+    const writing: Array<{ done: Promise<void>; cursor: string | null }> = [];
+    const write = async (records: readonly TokenRecord[], readAt: number) => {
+      if (records.length === 0) return;
+      const n = await to.importRecords(records);
+      copied += n;
+      skipped += records.length - n;
+      if (n < records.length) await reconcile(from, to, records);
+      await revokeAgainIfNeeded(from, to, records, readAt);
     };
-    let pending: Promise<{ page: ListPage; at: number }> | null = read(state.cursor);
-    while (pending !== null) {
-      o.signal?.throwIfAborted();
-      const { page, at }: { page: ListPage; at: number } = await pending;
-      pending = page.cursor === null ? null : read(page.cursor); // read the next page while this one is written
-      if (page.records.length > 0) {
-        const n = await to.importRecords(page.records);
-        copied += n;
-        skipped += page.records.length - n;
-        if (n < page.records.length) await reconcile(from, to, page.records);
-        await revokeAgainIfNeeded(from, to, page.records, at);
-      }
+    const finishOldest = async () => {
+      const w = writing.shift()!;
+      await w.done;
       report('copy');
-      if (performance.now() - lastCheckpoint > 1000 || pending === null) {
-        state = { ...state, cursor: page.cursor, copied: base + copied };
+      // Every page up to this one is written: a resumed run may start after it.
+      if (performance.now() - lastCheckpoint > 1000 || (writing.length === 0 && w.cursor === null)) {
+        state = { ...state!, cursor: w.cursor, copied: base + copied };
         await writeState(from, state);
         lastCheckpoint = performance.now();
       }
+    };
+    try {
+      let cursor = state.cursor;
+      do {
+        o.signal?.throwIfAborted();
+        const readAt = Date.now() / 1000;
+        const page: ListPage = await from.exportRecords(cursor, batch);
+        cursor = page.cursor;
+        const done = write(page.records, readAt);
+        done.catch(() => {}); // awaited in order below; never unhandled if the loop stops first
+        writing.push({ done, cursor });
+        while (writing.length >= WRITERS) await finishOldest();
+      } while (cursor !== null);
+      while (writing.length > 0) await finishOldest();
+    } finally {
+      await Promise.allSettled(writing.map(w => w.done));
     }
     o.signal?.throwIfAborted();
     const fault = await from.getMeta(FAULT_KEY);
