@@ -22,6 +22,25 @@ export interface MemoryStoreOptions {
   capacity?: number;
 }
 
+/** Export scans remembered at once; an older scan's next page takes a fresh snapshot (still correct, see exportRecords). */
+const MAX_SCANS = 8;
+
+/** Index of the first id in sorted `ids` strictly greater than `after`. */
+function firstAfter(ids: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
 export class MemoryStore implements TokenStore, SyncReadable {
   readonly capacity: number;
   /** id -> entry; `hot` is the CLOCK reference bit (reads set it, eviction clears it once). */
@@ -29,6 +48,11 @@ export class MemoryStore implements TokenStore, SyncReadable {
   private readonly bySubject = new Map<string, Set<string>>();
   private readonly byFamily = new Map<string, Set<string>>();
   private secret: string | undefined;
+  /** getMeta / setMeta values: apart from the records and from the secret. */
+  private readonly meta = new Map<string, string>();
+  /** Export scans in progress: token -> the ids held when the scan began, sorted. */
+  private readonly scans = new Map<string, string[]>();
+  private scanSeq = 0;
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -170,20 +194,8 @@ export class MemoryStore implements TokenStore, SyncReadable {
     this.check();
     const ids = query.subject !== undefined ? [...(this.bySubject.get(query.subject) ?? [])] : [...this.records.keys()];
     ids.sort();
-    let start = 0;
-    if (query.cursor) {
-      // first id strictly greater than the cursor
-      let lo = 0;
-      let hi = ids.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ids[mid]! <= query.cursor) lo = mid + 1;
-        else hi = mid;
-      }
-      start = lo;
-    }
     const records: TokenRecord[] = [];
-    let i = start;
+    let i = query.cursor ? firstAfter(ids, query.cursor) : 0;
     for (; i < ids.length && records.length < query.limit; i++) {
       const rec = this.rec(ids[i]!);
       if (rec && matchesQuery(rec, query)) records.push({ ...rec });
@@ -201,6 +213,69 @@ export class MemoryStore implements TokenStore, SyncReadable {
       }
     }
     return n;
+  }
+
+  /**
+   * Pages through the records in id order. The cursor is `<scan>:<last id>`: a scan keeps the
+   * sorted ids of its start, so a record present throughout appears exactly once. Should that
+   * snapshot be gone (more than MAX_SCANS scans at once), a fresh one is taken and the scan goes on
+   * after the last id, which misses no record present throughout either.
+   */
+  async exportRecords(cursor: string | null, limit: number): Promise<ListPage> {
+    this.check();
+    checkLimit(limit);
+    let token = '';
+    let after: string | null = null;
+    if (cursor !== null) {
+      const m = /^(\d+):([^]*)$/.exec(cursor);
+      if (m === null) throw new RangeError('exportRecords: not a cursor of this store');
+      [token, after] = [m[1]!, m[2]!];
+    }
+    let ids = this.scans.get(token);
+    if (ids === undefined) {
+      ids = [...this.records.keys()].sort();
+      token = String(++this.scanSeq);
+      this.scans.set(token, ids);
+      if (this.scans.size > MAX_SCANS) this.scans.delete(this.scans.keys().next().value as string);
+    }
+    const records: TokenRecord[] = [];
+    let i = after === null ? 0 : firstAfter(ids, after);
+    for (; i < ids.length && records.length < limit; i++) {
+      const rec = this.rec(ids[i]!);
+      if (rec) records.push({ ...rec });
+    }
+    if (i < ids.length) return { records, cursor: `${token}:${ids[i - 1]!}` };
+    this.scans.delete(token);
+    return { records, cursor: null };
+  }
+
+  /** Put-if-absent per record (no await in between, so nothing can slip in); returns how many were written. */
+  async importRecords(records: readonly TokenRecord[]): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const record of records) {
+      if (this.records.has(record.id)) continue;
+      this.write({ ...record });
+      n++;
+    }
+    return n;
+  }
+
+  /** Exact. */
+  async countRecords(): Promise<number> {
+    this.check();
+    return this.records.size;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    this.check();
+    return this.meta.get(key) ?? null;
+  }
+
+  async setMeta(key: string, value: string | null): Promise<void> {
+    this.check();
+    if (value === null) this.meta.delete(key);
+    else this.meta.set(key, value);
   }
 
   async initSecret(candidate: string): Promise<string> {

@@ -44,6 +44,7 @@ import {
   idOfKey,
   indexItems,
   itemToRecord,
+  metaKey,
   recordKey,
   recordToItem,
   subjectKey,
@@ -76,8 +77,10 @@ export interface DynamoDbStoreOptions {
   ttlMarginSeconds?: number;
 }
 
-/** In-flight requests for fan-out work (revoke of many records, purge, putMany). */
+/** In-flight requests for fan-out work (revoke of many records, purge, putMany, importRecords). */
 const PARALLEL = 16;
+/** Errors that mean "slow down": retried with backoff by importRecords (beyond the SDK's own attempts). */
+const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
 const TABLE_RE = /^[A-Za-z0-9_.-]{3,255}$/;
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
@@ -96,6 +99,25 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
+/** An export cursor is the Scan's LastEvaluatedKey, `[pk, sk]` as JSON. */
+function parseExportCursor(cursor: string | null): Item | undefined {
+  if (cursor === null) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(cursor);
+  } catch {
+    v = null;
+  }
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') {
+    throw new RangeError('exportRecords: not a cursor of this store');
+  }
+  return { pk: { S: v[0] }, sk: { S: v[1] } };
+}
 
 /** ids longer than parseRecord accepts can never be records. */
 const validId = (id: string): boolean => typeof id === 'string' && id.length > 0 && id.length <= 256;
@@ -628,6 +650,133 @@ export class DynamoDbStore implements TokenStore {
       start = res.LastEvaluatedKey;
       if (!start) return found;
     }
+  }
+
+  // ---------------------------------------------------------------- bulk: export, import, count, meta
+
+  /**
+   * A consistent Scan of the record items from the cursor (the Scan's LastEvaluatedKey); a record
+   * present throughout appears exactly once. A Scan's Limit counts every item read, index and meta
+   * items too, so a page is topped up with further Scans until it is at least half full (never
+   * over `limit`). Unreadable items are skipped.
+   */
+  async exportRecords(cursor: string | null, limit: number): Promise<ListPage> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    checkLimit(limit);
+    let start = parseExportCursor(cursor);
+    const records: TokenRecord[] = [];
+    do {
+      const e = new Expr();
+      const res = await this.must<{ Items?: Item[]; LastEvaluatedKey?: Item }>(
+        'exportRecords',
+        new ScanCommand({
+          TableName: this.table,
+          ConsistentRead: this.consistent,
+          FilterExpression: `begins_with(${e.n('pk')}, ${e.s('R#')})`,
+          Limit: limit - records.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+          ...e.attrs,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        const rec = itemToRecord(item);
+        if (rec) records.push(rec);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start && records.length < limit / 2);
+    return { records, cursor: start ? JSON.stringify([start.pk?.S ?? '', start.sk?.S ?? '']) : null };
+  }
+
+  /**
+   * Put-if-absent. BatchWriteItem cannot be conditional, so: first the index items of every record
+   * (BatchWriteItem; they are pointers that readers check against the record, so one written for a
+   * record that turns out present is harmless), then each record item with a conditional PutItem
+   * (`attribute_not_exists(pk)`), PARALLEL in flight, throttled ones retried. Index items first,
+   * so no record is ever left without them, even when a call fails half way and is run again (the
+   * retry skips the records already written). Returns how many record items were written.
+   */
+  async importRecords(records: readonly TokenRecord[]): Promise<number> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    // One request per key: BatchWriteItem refuses a batch naming a key twice.
+    const index = new Map<string, WriteRequest>();
+    for (const r of records) for (const Item of indexItems(r)) index.set(`${Item.pk!.S}\u0000${Item.sk!.S}`, { PutRequest: { Item } });
+    const requests = [...index.values()];
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
+    await eachLimit(chunks, PARALLEL, chunk => this.batchWrite('importRecords', chunk));
+    let written = 0;
+    await eachLimit(records, PARALLEL, async r => {
+      if (await this.putIfAbsent(r)) written++;
+    });
+    return written;
+  }
+
+  /** One conditional PutItem of a record item; false when an item with its key exists. Throttling is retried with backoff. */
+  private async putIfAbsent(record: TokenRecord): Promise<boolean> {
+    const item = recordToItem(record, this.ttlMargin);
+    for (let attempt = 0; ; attempt++) {
+      const e = new Expr();
+      try {
+        const res = await this.send(
+          'importRecords',
+          new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: `attribute_not_exists(${e.n('pk')})`, ...e.attrs }),
+          true,
+        );
+        return res !== 'condition';
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause;
+        if (attempt >= 8 || !THROTTLED.has(errorName(cause) ?? '')) throw err;
+        await sleep(Math.min(1000, 25 * 2 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * An estimate: DescribeTable's ItemCount (which DynamoDB refreshes about every six hours) over
+   * the three items each record has. When that reads 0 (a new table, or an emulator that does not
+   * keep it) or DescribeTable is not allowed, an exact COUNT Scan of the record items instead
+   * (which reads the whole table).
+   */
+  async countRecords(): Promise<number> {
+    let items = 0;
+    try {
+      items = (await this.describe())?.ItemCount ?? 0;
+    } catch (err) {
+      // A role without dynamodb:DescribeTable (the runtime needs none) counts by Scan.
+      if (errorName((err as { cause?: unknown }).cause) !== 'AccessDeniedException') throw err;
+    }
+    if (items > 0) return Math.round(items / 3);
+    let n = 0;
+    let start: Item | undefined;
+    do {
+      const e = new Expr();
+      const res = await this.must<{ Count?: number; LastEvaluatedKey?: Item }>(
+        'countRecords',
+        new ScanCommand({
+          TableName: this.table,
+          Select: 'COUNT',
+          FilterExpression: `begins_with(${e.n('pk')}, ${e.s('R#')})`,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+          ...e.attrs,
+        }),
+      );
+      n += res.Count ?? 0;
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return n;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    const res = await this.must<{ Item?: Item }>('getMeta', new GetItemCommand({ TableName: this.table, Key: metaKey(key), ConsistentRead: true }));
+    const value = res.Item?.value?.S;
+    return typeof value === 'string' ? value : null;
+  }
+
+  async setMeta(key: string, value: string | null): Promise<void> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    if (value === null) await this.must('setMeta', new DeleteItemCommand({ TableName: this.table, Key: metaKey(key) }));
+    else await this.must('setMeta', new PutItemCommand({ TableName: this.table, Item: { ...metaKey(key), value: { S: value } } }));
   }
 
   // ---------------------------------------------------------------- purge, secret, close

@@ -6,7 +6,8 @@
  *   created with O_EXCL, so two processes sharing the directory (a shared volume) never lose an
  *   update and exactly one concurrent `rotate` wins.
  * - The instance secret is created with link(2), which fails if it exists: a create-if-absent
- *   that is atomic across processes.
+ *   that is atomic across processes. `importRecords` creates records the same way.
+ * - Meta values (`getMeta` / `setMeta`) are files in `meta/`, apart from the records and the secret.
  */
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,15 +36,32 @@ export interface FileStoreOptions {
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,200}$/;
+/** Export scans remembered at once; an older scan's next page takes a fresh snapshot (still correct, see exportRecords). */
+const MAX_SCANS = 8;
+/** Files written at once by importRecords. */
+const IMPORT_PARALLEL = 32;
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
+/** A meta key as a file name: injective, and never `.`, `..` or a path (every byte outside [A-Za-z0-9_-%] is %-escaped). */
+function metaName(key: string): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 200) throw new RangeError('meta key must be a string of 1 to 200 characters');
+  return encodeURIComponent(key).replace(/[^A-Za-z0-9_%-]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
 
 export class FileStore implements TokenStore {
   readonly dir: string;
   private readonly recordsDir: string;
   private readonly tmpDir: string;
   private readonly locksDir: string;
+  private readonly metaDir: string;
   private readonly staleLockMs: number;
   private readonly lockTimeoutMs: number;
   private ready: Promise<void> | undefined;
+  /** Export scans in progress: token -> the record ids when the scan began, sorted. */
+  private readonly scans = new Map<string, string[]>();
   private closed = false;
 
   constructor(options: FileStoreOptions = {}) {
@@ -51,6 +69,7 @@ export class FileStore implements TokenStore {
     this.recordsDir = join(this.dir, 'records');
     this.tmpDir = join(this.dir, 'tmp');
     this.locksDir = join(this.dir, 'locks');
+    this.metaDir = join(this.dir, 'meta');
     this.staleLockMs = options.staleLockMs ?? 10_000;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
   }
@@ -58,7 +77,7 @@ export class FileStore implements TokenStore {
   private async init(): Promise<void> {
     if (this.closed) throw new StoreError('file store is closed');
     this.ready ??= (async () => {
-      for (const d of [this.recordsDir, this.tmpDir, this.locksDir]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
+      for (const d of [this.recordsDir, this.tmpDir, this.locksDir, this.metaDir]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
     })().catch(err => {
       this.ready = undefined;
       throw err;
@@ -103,6 +122,25 @@ export class FileStore implements TokenStore {
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
+    }
+  }
+
+  /**
+   * Writes `record` unless a record file with its id exists: a complete temp file is hard-linked
+   * into place, and link(2) fails on an existing name, atomically across processes, so a
+   * concurrent put or import is never overwritten and readers never see a partial file.
+   */
+  private async create(record: TokenRecord): Promise<boolean> {
+    const tmp = join(this.tmpDir, `${record.id}.${randomBytes(6).toString('hex')}`);
+    await fs.writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    try {
+      await fs.link(tmp, this.file(record.id));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
     }
   }
 
@@ -253,6 +291,90 @@ export class FileStore implements TokenStore {
         if (st && Date.now() - st.mtimeMs > this.staleLockMs) await fs.rm(p, { force: true });
       }
       return n;
+    });
+  }
+
+  /**
+   * Pages through the record files in id order. The cursor is `<scan>:<last id>`: a scan keeps
+   * the sorted ids of its start, so a record present throughout appears exactly once. When that
+   * snapshot is gone (another process, a restart, more than MAX_SCANS scans), a fresh one is taken
+   * and the scan goes on after the last id, which misses no record present throughout either.
+   * Unreadable files are skipped.
+   */
+  exportRecords(cursor: string | null, limit: number): Promise<ListPage> {
+    return this.io('exportRecords', async () => {
+      checkLimit(limit);
+      let token = '';
+      let after: string | null = null;
+      if (cursor !== null) {
+        const m = /^([0-9a-f]{16}):([A-Za-z0-9_-]+)$/.exec(cursor);
+        if (m === null) throw new RangeError('exportRecords: not a cursor of this store');
+        [token, after] = [m[1]!, m[2]!];
+      }
+      let ids = this.scans.get(token);
+      if (ids === undefined) {
+        ids = (await this.ids()).sort();
+        token = randomBytes(8).toString('hex');
+        this.scans.set(token, ids);
+        if (this.scans.size > MAX_SCANS) this.scans.delete(this.scans.keys().next().value as string);
+      }
+      let i = after === null ? 0 : ids.findIndex(id => id > after);
+      if (i < 0) i = ids.length;
+      const records: TokenRecord[] = [];
+      while (i < ids.length && records.length < limit) {
+        const chunk = ids.slice(i, i + limit - records.length);
+        for (const rec of await Promise.all(chunk.map(id => this.read(id)))) if (rec) records.push(rec);
+        i += chunk.length;
+      }
+      if (i < ids.length) return { records, cursor: `${token}:${ids[i - 1]!}` };
+      this.scans.delete(token);
+      return { records, cursor: null };
+    });
+  }
+
+  /** Put-if-absent per record (see `create`), IMPORT_PARALLEL files at a time; returns how many were written. */
+  importRecords(records: readonly TokenRecord[]): Promise<number> {
+    return this.io('importRecords', async () => {
+      if (records.some(r => !ID_RE.test(r.id))) throw new StoreError('file store: record id must be base64url');
+      let n = 0;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < records.length) if (await this.create(records[next++]!)) n++;
+      };
+      await Promise.all(Array.from({ length: Math.min(IMPORT_PARALLEL, records.length) }, worker));
+      return n;
+    });
+  }
+
+  /** The number of record files (exact; an unreadable file counts too). */
+  countRecords(): Promise<number> {
+    return this.io('countRecords', async () => (await this.ids()).length);
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.io('getMeta', async () => {
+      try {
+        return await fs.readFile(join(this.metaDir, metaName(key)), 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+    });
+  }
+
+  /** Replaces the value atomically (temp file, then rename); null deletes it. */
+  setMeta(key: string, value: string | null): Promise<void> {
+    return this.io('setMeta', async () => {
+      const target = join(this.metaDir, metaName(key));
+      if (value === null) return fs.rm(target, { force: true });
+      const tmp = join(this.tmpDir, `meta.${randomBytes(6).toString('hex')}`);
+      await fs.writeFile(tmp, value, { mode: 0o600 });
+      try {
+        await fs.rename(tmp, target);
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        throw err;
+      }
     });
   }
 

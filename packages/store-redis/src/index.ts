@@ -10,6 +10,7 @@
  *   `<prefix>f:<family>`   set of the other record ids of one login (refresh tokens); the login's
  *                          root record, whose id is the family (the session), is not listed
  *   `<prefix>secret`       the auto-generated instance secret (SET NX)
+ *   `<prefix>m:<key>`      a meta value (getMeta / setMeta)
  */
 import { ConfigError } from '@tessera/core';
 import {
@@ -25,7 +26,7 @@ import {
 } from '@tessera/core/store';
 import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
-import { CLEAN_INDEX, COUNT_REUSE, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
+import { CLEAN_INDEX, COUNT, COUNT_REUSE, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
 
@@ -46,9 +47,13 @@ export interface RedisStoreOptions {
 const SCAN_COUNT = '1000';
 /** Decoded records remembered by id (see decodeCached). */
 const DECODED_CACHE = 10_000;
-/** putMany: records per script call, and script calls in flight on the connection. */
+/** putMany and importRecords: records per script call, and script calls in flight on the connection. */
 const PUT_PER_CALL = 100;
 const PUT_IN_FLIGHT = 4;
+/** countRecords: SCAN steps (of SCAN_COUNT keys) per script call, which blocks Redis for a few ms at most. */
+const COUNT_STEPS = '20';
+/** exportRecords: the cursor state once the SCAN is complete. */
+const SCAN_DONE = '';
 
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
@@ -83,6 +88,29 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
+/**
+ * An export cursor: the SCAN cursor alone, or (when a SCAN reply overran the page) a JSON array of
+ * the SCAN cursor (SCAN_DONE once complete) and the ids scanned but not yet returned.
+ */
+function parseExportCursor(cursor: string | null): { scan: string; ids: string[] } {
+  if (cursor === null) return { scan: '0', ids: [] };
+  if (/^[1-9]\d*$/.test(cursor)) return { scan: cursor, ids: [] };
+  let v: unknown;
+  try {
+    v = JSON.parse(cursor);
+  } catch {
+    v = null;
+  }
+  if (!Array.isArray(v) || v.length < 2 || !v.every(x => typeof x === 'string') || !/^(\d*)$/.test(v[0])) {
+    throw new RangeError('exportRecords: not a cursor of this store');
+  }
+  return { scan: v[0], ids: v.slice(1) };
+}
+
 function expiryArg(expiresAt: number | null): string {
   return expiresAt === null ? '' : String(expiresAt);
 }
@@ -109,7 +137,7 @@ export class RedisStore implements TokenStore {
     }
   }
 
-  private key(kind: 'r' | 's' | 'f', name: string): string {
+  private key(kind: 'r' | 's' | 'f' | 'm', name: string): string {
     return `${this.prefix}${kind}:${name}`;
   }
 
@@ -192,25 +220,36 @@ export class RedisStore implements TokenStore {
    */
   putMany(records: readonly TokenRecord[]): Promise<void> {
     return this.run('putMany', async () => {
-      // Last write wins per id, as with successive puts; then records of one user (and login)
-      // sit together, so each script call updates their index sets once.
+      // Last write wins per id, as with successive puts.
       const byId = new Map<string, TokenRecord>();
       for (const r of records) {
         byId.delete(r.id);
         byId.set(r.id, r);
       }
-      const sorted = [...byId.values()].sort((a, b) => cmp(a.subject, b.subject) || cmp(a.family, b.family));
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < sorted.length) {
-          const batch = sorted.slice(next, (next += PUT_PER_CALL));
-          const args: string[] = [];
-          for (const r of batch) args.push(...this.putArgs(r));
-          await this.eval(PUT_MANY, args);
-        }
-      };
-      await Promise.all(Array.from({ length: PUT_IN_FLIGHT }, worker));
+      await this.pipelined(PUT_MANY, [...byId.values()]);
     });
+  }
+
+  /**
+   * Runs `script` over `records`, PUT_PER_CALL per call with PUT_IN_FLIGHT calls pipelined; records
+   * of one user (and login) are sent together, so each call updates their index sets once.
+   * Returns the sum of the calls' replies.
+   */
+  private async pipelined(script: Script, records: readonly TokenRecord[]): Promise<number> {
+    const sorted = [...records].sort((a, b) => cmp(a.subject, b.subject) || cmp(a.family, b.family));
+    let next = 0;
+    let total = 0;
+    const worker = async (): Promise<void> => {
+      while (next < sorted.length) {
+        const batch = sorted.slice(next, (next += PUT_PER_CALL));
+        const args: string[] = [];
+        for (const r of batch) args.push(...this.putArgs(r));
+        const n = Number(await this.eval(script, args)); // (not `total += await …`: that reads total before the await)
+        total += n;
+      }
+    };
+    await Promise.all(Array.from({ length: PUT_IN_FLIGHT }, worker));
+    return total;
   }
 
   touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
@@ -289,6 +328,74 @@ export class RedisStore implements TokenStore {
         for await (const keys of this.scan(kind)) await this.eval(CLEAN_INDEX, keys);
       }
       return n;
+    });
+  }
+
+  /**
+   * SCANs the store's record keys and reads each page with one MGET. A record present throughout
+   * the scan appears at least once (SCAN's guarantee); one may appear twice, should Redis resize
+   * its key table meanwhile. SCAN's COUNT is a hint: keys of a reply that overruns the page ride
+   * in the cursor to the next page. Unreadable values are skipped.
+   */
+  exportRecords(cursor: string | null, limit: number): Promise<ListPage> {
+    return this.run('exportRecords', async () => {
+      checkLimit(limit);
+      let { scan, ids } = parseExportCursor(cursor);
+      const match = `${escapeGlob(this.prefix)}r:*`;
+      const skip = this.key('r', '').length;
+      // At least half a page unless the scan ends: other keys sharing the database thin out SCAN replies.
+      while (scan !== SCAN_DONE && ids.length < limit / 2) {
+        const reply = toArray(await this.cmd.call(['SCAN', scan, 'MATCH', match, 'COUNT', String(Math.max(limit - ids.length, 10))]));
+        scan = String(reply[0]) === '0' ? SCAN_DONE : String(reply[0]);
+        for (const k of toStrings(reply[1])) ids.push(k.slice(skip));
+      }
+      const page = ids.slice(0, limit);
+      const rest = ids.slice(limit);
+      const values = page.length > 0 ? toArray(await this.cmd.call(['MGET', ...page.map(id => this.key('r', id))])) : [];
+      const records: TokenRecord[] = [];
+      for (let i = 0; i < page.length; i++) {
+        const rec = decodeRecord(values[i], page[i]!);
+        if (rec !== null) records.push(rec);
+      }
+      const next = rest.length > 0 ? JSON.stringify([scan, ...rest]) : scan === SCAN_DONE ? null : scan;
+      return { records, cursor: next };
+    });
+  }
+
+  /**
+   * Put-if-absent per record (SET NX in a script, which also indexes the records it wrote), in
+   * pipelined script calls like putMany. A record already expired is not written (Redis would
+   * drop it at once) and not counted. Returns how many were written.
+   */
+  importRecords(records: readonly TokenRecord[]): Promise<number> {
+    return this.run('importRecords', () => this.pipelined(IMPORT, records));
+  }
+
+  /** Counts the record keys with SCAN inside Redis; exact unless Redis resizes its key table meanwhile (a key may then count twice). */
+  countRecords(): Promise<number> {
+    return this.run('countRecords', async () => {
+      const match = `${escapeGlob(this.prefix)}r:*`;
+      let cursor = '0';
+      let n = 0;
+      do {
+        const reply = toArray(await this.eval(COUNT, [cursor, match, SCAN_COUNT, COUNT_STEPS]));
+        cursor = String(reply[0]);
+        n += Number(reply[1]);
+      } while (cursor !== '0');
+      return n;
+    });
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.run('getMeta', async () => {
+      const value = await this.cmd.call(['GET', this.key('m', key)]);
+      return typeof value === 'string' ? value : null;
+    });
+  }
+
+  setMeta(key: string, value: string | null): Promise<void> {
+    return this.run('setMeta', async () => {
+      await this.cmd.call(value === null ? ['DEL', this.key('m', key)] : ['SET', this.key('m', key), value]);
     });
   }
 

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isLive, isStoreError, type RecordKind, type RotateResult, type TokenRecord, type TokenStore } from '@tessera/core/store';
 import { failingStore } from './failing-store.js';
+import { defineBulkCases } from './store-suite-bulk.js';
 
 export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   /**
@@ -613,4 +614,6 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
       await expect(store.close()).resolves.toBeUndefined(); // closing twice is fine
     });
   });
+
+  defineBulkCases({ name, makeStore, store: () => store, now: () => T, rec, normalize, rid, options });
 }

@@ -16,6 +16,8 @@ export const subjectKey = (subject: string, id: string): Item => ({ pk: { S: `S#
 export const familyKey = (family: string, id: string): Item => ({ pk: { S: `F#${family}` }, sk: { S: id } });
 /** The instance secret. */
 export const SECRET_KEY: Item = { pk: { S: 'M#secret' }, sk: { S: 'M' } };
+/** Meta values (getMeta / setMeta): pk = M#meta, sk = <key>; never the secret's key. */
+export const metaKey = (key: string): Item => ({ pk: { S: 'M#meta' }, sk: { S: key } });
 
 class Unsupported extends Error {}
 

@@ -55,8 +55,8 @@ export function recordParams(r: TokenRecord): Param[] {
 export const ROW_KEYS = 'abcdefghijkl';
 
 /**
- * One record as a compact row object for `json_to_recordset` in putMany: keys from ROW_KEYS,
- * null columns left out (a missing key reads as NULL).
+ * One record as a compact row object for `jsonb_to_recordset` in putMany and importRecords: keys
+ * from ROW_KEYS, null columns left out (a missing key reads as NULL).
  */
 export function recordRow(r: TokenRecord): Record<string, unknown> {
   const data: Record<string, unknown> = {};

@@ -90,6 +90,40 @@ local function store(id, json, subject, family, exp)
   if family ~= id then index(fkey(family), id, exp, nowms) end
 end
 
+-- Index updates of a batch of records: members are collected per set, then each set gets one
+-- PTTL, SADD and EXPIREAT/PERSIST however many members the batch adds (exp nil = never).
+local function batchindex()
+  local members, maxexp, keys = {}, {}, {}
+  local b = {}
+  function b.note(key, id, exp)
+    local m = members[key]
+    if m == nil then
+      m = {}
+      members[key] = m
+      keys[#keys + 1] = key
+      maxexp[key] = exp or false
+    end
+    m[#m + 1] = id
+    local cur = maxexp[key]
+    if cur ~= false then
+      if exp == nil then maxexp[key] = false elseif exp > cur then maxexp[key] = exp end
+    end
+  end
+  function b.flush(nowms)
+    for _, key in ipairs(keys) do
+      local pttl = redis.call('PTTL', key)
+      redis.call('SADD', key, unpack(members[key]))
+      local exp = maxexp[key]
+      if exp == false then
+        if pttl ~= -1 then redis.call('PERSIST', key) end
+      elseif pttl == -2 or (pttl >= 0 and nowms + pttl < exp * 1000) then
+        redis.call('EXPIREAT', key, exp)
+      end
+    end
+  end
+  return b
+end
+
 -- Rewrites a record in place, keeping its expiry.
 local function rewrite(id, r)
   redis.call('SET', rkey(id), cjson.encode(r), 'KEEPTTL')
@@ -110,21 +144,7 @@ return 1
  */
 export const PUT_MANY = script(`
 local snow, nowms = servernow()
-local members, maxexp, keys = {}, {}, {}
-local function note(key, id, exp)
-  local m = members[key]
-  if m == nil then
-    m = {}
-    members[key] = m
-    keys[#keys + 1] = key
-    maxexp[key] = exp or false
-  end
-  m[#m + 1] = id
-  local cur = maxexp[key]
-  if cur ~= false then
-    if exp == nil then maxexp[key] = false elseif exp > cur then maxexp[key] = exp end
-  end
-end
+local idx = batchindex()
 local n = 0
 for i = 2, #ARGV, 5 do
   local id, exp = ARGV[i], tonumber(ARGV[i + 4])
@@ -132,22 +152,55 @@ for i = 2, #ARGV, 5 do
     redis.call('DEL', rkey(id))
   else
     if exp == nil then redis.call('SET', rkey(id), ARGV[i + 1]) else redis.call('SET', rkey(id), ARGV[i + 1], 'EXAT', exp) end
-    note(skey(ARGV[i + 2]), id, exp)
-    if ARGV[i + 3] ~= id then note(fkey(ARGV[i + 3]), id, exp) end
+    idx.note(skey(ARGV[i + 2]), id, exp)
+    if ARGV[i + 3] ~= id then idx.note(fkey(ARGV[i + 3]), id, exp) end
     n = n + 1
   end
 end
-for _, key in ipairs(keys) do
-  local pttl = redis.call('PTTL', key)
-  redis.call('SADD', key, unpack(members[key]))
-  local exp = maxexp[key]
-  if exp == false then
-    if pttl ~= -1 then redis.call('PERSIST', key) end
-  elseif pttl == -2 or (pttl >= 0 and nowms + pttl < exp * 1000) then
-    redis.call('EXPIREAT', key, exp)
+idx.flush(nowms)
+return n
+`);
+
+/**
+ * Bulk put-if-absent (importRecords): each record is written with SET NX, so one already present
+ * (or written concurrently by put or another import) is never overwritten, and only records
+ * actually written join their indexes, as by PUT. A record already expired is not written (put
+ * would delete it at once). ARGV as PUT_MANY. Returns how many were written.
+ */
+export const IMPORT = script(`
+local snow, nowms = servernow()
+local idx = batchindex()
+local n = 0
+for i = 2, #ARGV, 5 do
+  local id, exp = ARGV[i], tonumber(ARGV[i + 4])
+  if exp == nil or exp > snow then
+    local written
+    if exp == nil then written = redis.call('SET', rkey(id), ARGV[i + 1], 'NX') else written = redis.call('SET', rkey(id), ARGV[i + 1], 'NX', 'EXAT', exp) end
+    if written then
+      idx.note(skey(ARGV[i + 2]), id, exp)
+      if ARGV[i + 3] ~= id then idx.note(fkey(ARGV[i + 3]), id, exp) end
+      n = n + 1
+    end
   end
 end
+idx.flush(nowms)
 return n
+`);
+
+/**
+ * Counts keys matching a pattern with a bounded number of SCAN steps per call, so only a count
+ * crosses the network and Redis is never blocked for long. ARGV: prefix, cursor, pattern,
+ * COUNT per step, steps. Returns {next cursor ('0' = done), keys counted}.
+ */
+export const COUNT = script(`
+local cursor, n = ARGV[2], 0
+for _ = 1, tonumber(ARGV[5]) do
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[3], 'COUNT', ARGV[4])
+  cursor = r[1]
+  n = n + #r[2]
+  if cursor == '0' then break end
+end
+return { cursor, n }
 `);
 
 /**
