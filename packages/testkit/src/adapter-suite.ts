@@ -86,7 +86,8 @@ export function defineAdapterSuite(framework: string, mount: Mount, options: { s
       const clock = fakeClock();
       afterEach(async () => {
         await Promise.all(opened.splice(0).map(o => o.close()));
-        for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+        // A write a request started may still land after close (its reply was already sent): retry instead of failing on ENOTEMPTY.
+        for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
         clock.set(1_800_000_000);
       });
       const newStore = (): TokenStore => {
