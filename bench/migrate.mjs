@@ -112,7 +112,8 @@ async function liveSwitch(server, cookie, fromUrl, toUrl, label) {
   const to = await open(toUrl);
   let copyStart = 0;
   let copyEnd = 0;
-  const loadSeconds = Math.max(20, Math.ceil(COUNT / 40_000) + 12);
+  // Long enough to cover the whole switch (about 25,000 records/s on this 2-core machine, plus the waits).
+  const loadSeconds = Math.max(20, Math.ceil(COUNT / 20_000) + 15);
   const loading = load(server.url, cookie, loadSeconds);
   await sleep(2000);
   const t0 = performance.now();
