@@ -12,6 +12,11 @@
  * it reads by servers of the other), so servers may move to the next phase at slightly different
  * times; the copier waits `settleMs` after each announcement so that no server is two phases
  * behind. `copy` is `mirror` with the copier running (and its cursor kept, for resuming).
+ *
+ * Known limit: during the settle window after `flip`, a server still in `copy` and one already in
+ * `flip` make their compare-and-set rotation in different stores, so two of them rotating the same
+ * refresh token at that instant can both win (two valid successors of one login; nothing revoked
+ * comes back, nothing is lost).
  */
 import type { BulkStore, TokenStore } from '../store.js';
 
