@@ -155,7 +155,14 @@ export function defineFrameworkSuite(fw: Framework, profiles: readonly StoreProf
     };
     async function start(store: StoreKind, role: string, vars: Record<string, string>): Promise<void> {
       const name = `${store}-${role}`;
-      const s = await startServer(fw, { TESSERA_STORE: storeUrl(store, { tmp, redisPrefix: `${env.redisPrefix}${fw}:` }, name), ...vars });
+      // This suite checks what the browser and the client do, not store latency: on a CI machine
+      // saturated by Chromium and the jest workers, a file-store write was once seen to take over the
+      // default 2 s (a 503 in an otherwise clean run), so the servers here allow 10 s.
+      const s = await startServer(fw, {
+        TESSERA_STORE: storeUrl(store, { tmp, redisPrefix: `${env.redisPrefix}${fw}:` }, name),
+        TESSERA_STORE_TIMEOUT: '10',
+        ...vars,
+      });
       children.push(s.child);
       servers.set(name, s);
     }
