@@ -36,7 +36,7 @@ export class GuardedStore {
 
   private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
-      if (this.follower?.due(Date.now())) await this.follower.refresh();
+      if (this.follower?.due(Date.now())) await deadline(this.follower.refresh(), this.timeoutMs, 'getMeta');
       // In-process stores do no I/O: no timer for them.
       return this.getSync !== null ? await fn() : await deadline(fn(), this.timeoutMs, op);
     } catch (err) {
