@@ -55,7 +55,7 @@ const FILE_PROFILE: StoreProfile = {
   store: 'file',
   cases: ['httponly', 'retry', 'cross-site', 'restart', 'tabs', 'sliding'],
   tabs: { count: 10, accessTtl: 6, keepOpenMs: 24_000 },
-  sliding: { ttl: 8, refreshBefore: '2', keepOpenMs: 32_000 },
+  sliding: { ttl: 8, refreshBefore: '4', keepOpenMs: 32_000 },
 };
 
 defineBrowserSuite('browser (file store)', FRAMEWORKS.map(fw => [fw, [FILE_PROFILE]] as const));

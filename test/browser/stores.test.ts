@@ -22,7 +22,7 @@ const RUN = `tessera-browser:${randomBytes(6).toString('hex')}:`;
 const SHORT: Omit<StoreProfile, 'store'> = {
   cases: ['retry', 'tabs', 'sliding'],
   tabs: { count: 10, accessTtl: 4, keepOpenMs: 12_000 },
-  sliding: { ttl: 8, refreshBefore: '2', keepOpenMs: 24_000 },
+  sliding: { ttl: 8, refreshBefore: '4', keepOpenMs: 24_000 },
 };
 
 const redisMissing = await redisAvailable(REDIS_URL);

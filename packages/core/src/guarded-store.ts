@@ -34,7 +34,26 @@ export class GuardedStore {
     this.getSync = sync === null ? null : id => sync[SYNC_GET](id);
   }
 
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  /** Store calls in flight, so a switch in this process can wait for those made under the previous store. */
+  private readonly pending = new Set<Promise<unknown>>();
+
+  /** Resolves once every store call started before now has settled. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    // The store's own promise is tracked, not the guarded one: a call that timed out may still land.
+    return this.guarded(op, () => {
+      const p = fn();
+      this.pending.add(p);
+      const done = () => void this.pending.delete(p);
+      p.then(done, done);
+      return p;
+    });
+  }
+
+  private async guarded<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
       if (this.follower?.due(Date.now())) await deadline(this.follower.refresh(), this.timeoutMs, 'getMeta');
       // In-process stores do no I/O: no timer for them.

@@ -130,7 +130,16 @@ export function createTessera(options: TesseraOptions): Tessera {
         settleMs: 0,
         ...(options.batch !== undefined ? { batch: options.batch } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(follower && isBulkStore(to) ? { follow: state => follower.apply(state, to) } : {}),
+        // One process: no other server to wait for, only this one's store calls made under the
+        // previous phase (the settle wait of a cluster switch covers those).
+        ...(follower && isBulkStore(to)
+          ? {
+              follow: async state => {
+                await follower.apply(state, to);
+                await ctx.store.drain();
+              },
+            }
+          : {}),
       };
       return migrate(run);
     },
