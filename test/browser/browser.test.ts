@@ -22,8 +22,8 @@
  *
  *   store   | httponly | cross-site | restart | tabs (+logout)   | retry | sliding
  *   file    |    x     |     x      |    x    | x TTL 6 s, 24 s  |   x   | x TTL 8 s, 32 s
- *   memory  |    -     |     -      |    -    | x TTL 4 s, 12 s  |   x   | x TTL 8 s, 24 s
- *   redis   |    -     |     -      |    -    | x TTL 4 s, 12 s  |   x   | x TTL 8 s, 24 s
+ *   memory  |    -     |     -      |    -    | x TTL 4 s, 12 s  |   x   | - (see stores.test.ts)
+ *   redis   |    -     |     -      |    -    | x TTL 4 s, 12 s  |   x   | - (see stores.test.ts)
  *   (every row for express, koa and fastify: the adapters differ in how they read and write
  *   cookies, bodies and errors, so every case runs on all three)
  *
