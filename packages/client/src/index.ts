@@ -542,20 +542,20 @@ export function createClient(options: ClientOptions = {}): TesseraClient {
           wake();
           break;
         case 'ended':
-          claimedAt = -Infinity;
-          if (bearer) tokens = null;
-          setState(null);
-          emit({ type: 'session-ended', code: m.code ?? 'SESSION_ENDED', elsewhere: true });
-          wake();
+          goneElsewhere({ type: 'session-ended', code: m.code ?? 'SESSION_ENDED', elsewhere: true });
           break;
         case 'logged-out':
-          claimedAt = -Infinity;
-          if (bearer) tokens = null;
-          setState(null);
-          emit({ type: 'logged-out', elsewhere: true });
-          wake();
+          goneElsewhere({ type: 'logged-out', elsewhere: true });
           break;
       }
+    };
+    /** Another tab saw the session end: forget it here (bearer storage is shared, and already cleared there). */
+    const goneElsewhere = (event: ClientEvent): void => {
+      claimedAt = -Infinity;
+      if (bearer) tokens = null;
+      setState(null);
+      emit(event);
+      wake();
     };
   }
 

@@ -4,7 +4,7 @@
  */
 import { StoreError } from './errors.js';
 import { SYNC_GET, type SyncReadable } from './lib/sync-read.js';
-import {
+import { checkLimit,
   freezeRecord,
   isLive,
   matchesQuery,
@@ -37,9 +37,6 @@ function firstAfter(ids: readonly string[], after: string): number {
   return lo;
 }
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-}
 
 export class MemoryStore implements TokenStore, SyncReadable {
   readonly capacity: number;

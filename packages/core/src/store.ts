@@ -123,17 +123,19 @@ export interface TokenStore {
   close(): Promise<void>;
 }
 
-/** The optional members a store needs for the live switch (`exportRecords`, `importRecords`, `getMeta`, `setMeta`). */
-export type BulkStore = TokenStore & Required<Pick<TokenStore, 'exportRecords' | 'importRecords' | 'getMeta' | 'setMeta'>>;
+/** The optional members a store needs for the live switch. */
+export const BULK_MEMBERS = ['exportRecords', 'importRecords', 'getMeta', 'setMeta'] as const;
+
+export type BulkStore = TokenStore & Required<Pick<TokenStore, (typeof BULK_MEMBERS)[number]>>;
 
 /** Whether `store` has every member the live switch needs. */
 export function isBulkStore(store: TokenStore): store is BulkStore {
-  return (
-    typeof store.exportRecords === 'function' &&
-    typeof store.importRecords === 'function' &&
-    typeof store.getMeta === 'function' &&
-    typeof store.setMeta === 'function'
-  );
+  return BULK_MEMBERS.every(m => typeof store[m] === 'function');
+}
+
+/** For `exportRecords` (and paged reads): a page size must be a positive integer. */
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
 }
 
 const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);

@@ -26,6 +26,7 @@ import {
 } from './lib/aws.js';
 import { ConfigError } from '@tessera/core';
 import {
+  checkLimit,
   StoreError,
   isLive,
   type ListPage,
@@ -100,9 +101,6 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-}
 
 /** An export cursor is the Scan's LastEvaluatedKey, `[pk, sk]` as JSON. */
 function parseExportCursor(cursor: string | null): Item | undefined {

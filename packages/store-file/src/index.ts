@@ -13,6 +13,7 @@ import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
+  checkLimit,
   StoreError,
   isLive,
   matchesQuery,
@@ -41,9 +42,6 @@ const MAX_SCANS = 8;
 /** Files written at once by importRecords. */
 const IMPORT_PARALLEL = 32;
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-}
 
 /** A meta key as a file name: injective, and never `.`, `..` or a path (every byte outside [A-Za-z0-9_-%] is %-escaped). */
 function metaName(key: string): string {

@@ -14,6 +14,7 @@
  */
 import { ConfigError } from '@tessera/core';
 import {
+  checkLimit,
   StoreError,
   freezeRecord,
   matchesQuery,
@@ -88,9 +89,6 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-}
 
 /**
  * An export cursor: the SCAN cursor alone, or (when a SCAN reply overran the page) a JSON array of

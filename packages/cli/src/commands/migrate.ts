@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { needsSetup } from '@tessera/config';
 import { abortMigration, migrate, type MigrationProgress, type MigrationResult } from '@tessera/core/migrate';
-import { isBulkStore } from '@tessera/core/store';
+import { BULK_MEMBERS, isBulkStore } from '@tessera/core/store';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { CliError, DEFAULT_STORE_URL, closing, openNamedStore, readEnv, say, sayJson, wholeNumber, type OpenedStore } from '../shared.js';
@@ -18,8 +18,6 @@ interface MigrateCliOptions {
   settle?: number;
   batch?: number;
 }
-
-const BULK_MEMBERS = ['exportRecords', 'importRecords', 'getMeta', 'setMeta'] as const;
 
 export const INTERRUPTED =
   'migrate: interrupted; the switch can be resumed by running the same command again, or undone with the same command and --abort';

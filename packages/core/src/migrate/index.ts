@@ -47,9 +47,12 @@ export interface MigrateOptions {
 }
 
 /** @internal What `switchStore` adds: this process follows each announcement as it is made. */
-export interface InProcessOptions extends MigrateOptions {
+interface Following {
   follow?: (state: MigrationState | null) => Promise<void>;
 }
+
+/** @internal */
+export type InProcessOptions = MigrateOptions & Following;
 
 export interface MigrationResult {
   copied: number;
@@ -94,12 +97,12 @@ async function moveSecret(from: BulkStore, to: BulkStore): Promise<void> {
 }
 
 /** Runs (or resumes) the switch from `from` to `to`; resolves once every server uses only `to`. */
-export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
+export async function migrate(o: MigrateOptions & Following): Promise<MigrationResult> {
   const from = bulk(o.from, 'source');
   const to = bulk(o.to, 'target');
   const settle = o.settleMs ?? 2000;
   const batch = o.batch ?? 2000;
-  const follow = (o as InProcessOptions).follow;
+  const follow = o.follow;
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
 
@@ -183,7 +186,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationResult> {
     o.signal?.throwIfAborted();
     const fault = await from.getMeta(FAULT_KEY);
     if (fault !== null) {
-      await abortMigration({ from, settleMs: settle, follow } as AbortOptions);
+      await abortMigration({ from, settleMs: settle, ...(follow ? { follow } : {}) });
       throw new MigrationError('a server could not write to the target during the copy; the switch was undone and every server is back on the source: check the target and run it again');
     }
     state = { ...state, phase: 'flip', cursor: null };
@@ -258,7 +261,7 @@ async function revokeAgainIfNeeded(from: BulkStore, to: BulkStore, records: read
   await Promise.all(records.filter(r => r.revokedAt === null && r.createdAt <= at).map(r => to.revoke({ id: r.id }, at)));
 }
 
-interface AbortOptions {
+interface AbortOptions extends Following {
   from: TokenStore;
   settleMs?: number;
 }
@@ -267,7 +270,7 @@ interface AbortOptions {
 export async function abortMigration(o: AbortOptions): Promise<boolean> {
   const from = bulk(o.from, 'source');
   const settle = o.settleMs ?? 2000;
-  const follow = (o as InProcessOptions).follow;
+  const follow = o.follow;
   const state = await readState(from);
   if (state === null || state.phase === 'done') return false;
   if (state.phase === 'flip') {
