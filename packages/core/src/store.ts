@@ -5,7 +5,7 @@
  */
 import type { User } from './types.js';
 
-export type RecordKind = 'session' | 'refresh' | 'api';
+export type RecordKind = 'session' | 'refresh' | 'api' | 'job';
 export type Binding = 'exact' | 'subnet';
 
 export interface TokenRecord {
@@ -35,7 +35,20 @@ export interface TokenRecord {
   /** API tokens: SHA-256 (base64url) of the secret part; the raw token is never stored. */
   secretHash?: string;
   label?: string | null;
+  /** Job tokens: the job the token was made for (unique per user). */
+  jobId?: string | null;
+  /** API and job tokens: what the token may do; absent or null = everything its user may (API tokens' historical behaviour). */
+  scopes?: string[] | null;
+  /** With `safePassword`: the user object and credentials, encrypted and bound to this record; `user` then holds only `{ id }`. */
+  sealed?: string | null;
 }
+
+/**
+ * The optional record fields a store keeps as opaque data (beside the indexed ones: id, kind,
+ * subject, family, the times, the rotation state). Stores with typed columns or attributes read
+ * this list instead of keeping their own, so a new field reaches every store at once.
+ */
+export const DATA_FIELDS = ['user', 'tenant', 'ip', 'binding', 'absoluteExpiresAt', 'secretHash', 'label', 'jobId', 'scopes', 'sealed'] as const satisfies readonly (keyof TokenRecord)[];
 
 export type RevokeWhere = { id: string } | { subject: string } | { family: string } | { all: true };
 
@@ -138,7 +151,7 @@ export function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
 }
 
-const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api']);
+const KINDS: ReadonlySet<string> = new Set(['session', 'refresh', 'api', 'job']);
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -173,6 +186,8 @@ export function parseRecord(raw: unknown): TokenRecord | null {
   if (!(r.revokedAt === null || r.revokedAt === undefined || isInt(r.revokedAt))) return null;
   if (!optInt(r.absoluteExpiresAt) || !optInt(r.rotatedAt) || !optInt(r.reuseCount)) return null;
   if (!optStr(r.replacedBy) || !optStr(r.tenant) || !optStr(r.ip) || !optStr(r.secretHash) || !optStr(r.label)) return null;
+  if (!optStr(r.jobId) || !optStr(r.sealed)) return null;
+  if (!(r.scopes === undefined || r.scopes === null || (Array.isArray(r.scopes) && r.scopes.length <= 64 && r.scopes.every(x => typeof x === 'string')))) return null;
   if (!(r.binding === undefined || r.binding === null || r.binding === 'exact' || r.binding === 'subnet')) return null;
   if (r.user !== undefined) {
     const u = r.user as Record<string, unknown>;
@@ -199,6 +214,9 @@ export function parseRecord(raw: unknown): TokenRecord | null {
   if (r.reuseCount != null) rec.reuseCount = r.reuseCount as number;
   if (r.secretHash != null) rec.secretHash = r.secretHash as string;
   if (r.label != null) rec.label = r.label as string;
+  if (r.jobId != null) rec.jobId = r.jobId as string;
+  if (r.scopes != null) rec.scopes = [...(r.scopes as string[])];
+  if (r.sealed != null) rec.sealed = r.sealed as string;
   return rec;
 }
 

@@ -33,7 +33,7 @@ export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   writeRaw?: (store: S, id: string, raw: string) => Promise<void | false>;
 }
 
-const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label']);
+const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label', 'jobId', 'scopes', 'sealed']);
 
 /** A record as `parseRecord` returns it: optional fields that are null are left out. */
 function normalize(rec: TokenRecord | null): Record<string, unknown> | null {
@@ -144,8 +144,10 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
         label: 'laptop',
       });
       const minimal = rec('refresh', { rotatedAt: undefined, replacedBy: undefined, reuseCount: undefined });
-      const nulls = rec('api', { tenant: null, binding: null, ip: null, label: null, absoluteExpiresAt: null });
-      for (const r of [full, minimal, nulls]) await store.put(r);
+      const nulls = rec('api', { tenant: null, binding: null, ip: null, label: null, absoluteExpiresAt: null, jobId: null, scopes: null, sealed: null });
+      const job = rec('job', { expiresAt: T + 60, user: { id: 'u-2' }, jobId: 'import-42', scopes: ['read', 'jobs:import'], sealed: 'v1.kid.iv.ct.tag' });
+      for (const r of [full, minimal, nulls, job]) await store.put(r);
+      expect(normalize(await store.get(job.id))).toEqual(normalize(job));
       expect(normalize(await store.get(full.id))).toEqual(normalize(full));
       expect(normalize(await store.get(minimal.id))).toEqual(normalize(minimal));
       expect(normalize(await store.get(nulls.id))).toEqual(normalize(nulls));

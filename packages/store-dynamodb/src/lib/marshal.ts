@@ -3,7 +3,7 @@
  * of one record (see README "Key design").
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { parseRecord, type TokenRecord } from '@tessera/core/store';
+import { DATA_FIELDS, parseRecord, type TokenRecord } from '@tessera/core/store';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -61,25 +61,7 @@ export function fromAttr(a: AttributeValue): unknown {
 }
 
 /** Record fields stored as top-level attributes (nulls are left out: absent means null). */
-const FIELDS = [
-  'kind',
-  'subject',
-  'family',
-  'createdAt',
-  'lastSeenAt',
-  'expiresAt',
-  'revokedAt',
-  'rotatedAt',
-  'replacedBy',
-  'reuseCount',
-  'user',
-  'tenant',
-  'absoluteExpiresAt',
-  'binding',
-  'ip',
-  'secretHash',
-  'label',
-] as const;
+const FIELDS = ['kind', 'subject', 'family', 'createdAt', 'lastSeenAt', 'expiresAt', 'revokedAt', 'rotatedAt', 'replacedBy', 'reuseCount', ...DATA_FIELDS] as const;
 
 /** The `ttl` attribute (epoch seconds) DynamoDB TTL deletes by: expiresAt + margin; none when it never expires. */
 export function ttlOf(expiresAt: number | null | undefined, marginSeconds: number): number | null {

@@ -1,5 +1,5 @@
 /** Mapping between `TokenRecord` and the typed columns of the records table. */
-import { parseRecord, type TokenRecord } from '@tessera/core/store';
+import { DATA_FIELDS, parseRecord, type TokenRecord } from '@tessera/core/store';
 
 /** Column order used by every INSERT (and by the unnest arrays of `putMany`). */
 export const COLUMNS = [
@@ -21,7 +21,7 @@ export const COLUMNS = [
 export const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'int8', 'int8', 'int8', 'int8', 'int8', 'text', 'int4', 'jsonb'] as const;
 
 /** Record fields kept in the `data` jsonb column. */
-export const DATA_KEYS = ['user', 'tenant', 'ip', 'binding', 'absoluteExpiresAt', 'secretHash', 'label'] as const;
+export const DATA_KEYS = DATA_FIELDS;
 
 export type Param = string | number | null;
 
