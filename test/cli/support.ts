@@ -1,5 +1,6 @@
 /** Runs the built `tessera` command (packages/cli/dist/bin.js) as a child process, and fills stores for it. */
 import { spawn } from 'node:child_process';
+import { captureOutput } from '../support/log-capture.js';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,6 +43,8 @@ export interface RunOptions {
 export function runCommand(command: string, args: string[], o: RunOptions): Promise<RunResult> {
   return new Promise((res, rej) => {
     const child = spawn(command, args, { cwd: o.cwd, env: { ...cleanEnv(), ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `tessera secret` prints a secret by design: that output is the command's product, not a log.
+    if (args[1] !== 'secret') captureOutput('cli', child, o.env);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

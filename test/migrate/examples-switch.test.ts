@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { migrationStatus } from '@tessera/core/migrate';
 import { RedisStore } from '@tessera/store-redis';
 import { ROOT, startServer, stop } from '../support/example-server.js';
+import { captureOutput } from '../support/log-capture.js';
 import { postgresAvailable, redisAvailable } from '../../packages/testkit/src/services.js';
 
 const CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
@@ -131,6 +132,7 @@ async function traffic<T>(srv: Server[], clients: Client[], until: Promise<T>): 
 
 function cli(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: string; err: string }> } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  captureOutput('cli-migrate', child);
   let out = '';
   let err = '';
   child.stdout!.on('data', d => (out += String(d)));

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { captureOutput } from './log-capture.js';
 
 /** The environment without any TESSERA_* of the caller's, so each test sets exactly what it means. */
 function cleanEnv(): Record<string, string | undefined> {
@@ -33,6 +34,7 @@ export async function startServer(framework: string, env: Record<string, string>
     env: { ...cleanEnv(), ...env, PORT: String(port), HOST: '127.0.0.1', NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  captureOutput(`example-${framework}`, child, env);
   // Everything the app writes, also after start-up (its log lines).
   let output = '';
   await new Promise<void>((res, rej) => {
@@ -74,6 +76,7 @@ export function startExpectingFailure(framework: string, env: Record<string, str
       env: { ...cleanEnv(), PORT: '0', TESSERA_STORE: 'memory:', ...env, NODE_OPTIONS: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    captureOutput(`example-${framework}-refused`, child, env);
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
