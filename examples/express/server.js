@@ -18,7 +18,7 @@ await startup(() => auth.core.ready());
 
 app.use(auth); // req.tessera on every request (null when anonymous)
 app.use('/auth/admin', auth.adminRoutes({ isAdmin })); // own sessions for everyone; alice may act on anyone's
-app.use('/auth', auth.routes()); // POST login, refresh, logout; GET session
+app.use('/auth', auth.routes()); // POST login, refresh, logout, jobs; GET session; DELETE jobs/:jobId
 // A session started by the app's own authentication (here HTTP Basic; an SSO callback works the same way).
 app.post('/auth/basic', async (req, res, next) => {
   try {

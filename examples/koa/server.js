@@ -39,7 +39,7 @@ const requireSession = auth.requireSession();
 const requireFresh = auth.requireFresh();
 app.use(auth); // ctx.state.tessera on every request (null when anonymous)
 app.use(auth.adminRoutes({ prefix: '/auth/admin', isAdmin })); // own sessions for everyone; alice may act on anyone's
-app.use(auth.routes({ prefix: '/auth' })); // POST login, refresh, logout; GET session
+app.use(auth.routes({ prefix: '/auth' })); // POST login, refresh, logout, jobs; GET session; DELETE jobs/:jobId
 app.use(async (ctx, next) => {
   // A session started by the app's own authentication (here HTTP Basic; an SSO callback works the same way).
   if (ctx.method === 'POST' && ctx.path === '/auth/basic') {

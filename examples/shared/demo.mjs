@@ -160,7 +160,7 @@ async function loadSessions() {
     $('sessions').replaceChildren(...sessions.map(s => {
       const tr = document.createElement('tr');
       const cell = t => { const td = document.createElement('td'); td.textContent = t; tr.append(td); };
-      cell(new Date(s.createdAt * 1000).toLocaleString()); cell(new Date(s.lastSeenAt * 1000).toLocaleTimeString()); cell(s.ip || '');
+      cell(new Date(s.createdAt * 1000).toLocaleString()); cell(new Date(s.lastSeenAt * 1000).toLocaleTimeString()); cell(s.kind === 'job' ? 'job token: ' + s.jobId : s.ip || '');
       const td = document.createElement('td');
       if (s.id === current) td.textContent = 'this one';
       else { const b = document.createElement('button'); b.textContent = 'Revoke'; b.onclick = async () => { await auth.revoke(s.id); log('revoked a session'); loadSessions(); }; td.append(b); }

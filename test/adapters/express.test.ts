@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler } from 'express';
 import cookieParser from 'cookie-parser';
 import { tessera } from '@tessera/express';
-import { BASIC_LOGIN_FAILED, basicLogin, defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
+import { BASIC_LOGIN_FAILED, basicIssueOptions, basicLogin, credentialsDigest, defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = express();
@@ -13,7 +13,7 @@ const mount: Mount = async (core, setup) => {
     const user = basicLogin(req.headers.authorization);
     if (user === null) return void res.status(401).json(BASIC_LOGIN_FAILED);
     try {
-      await auth.issue(req, res, user);
+      await auth.issue(req, res, user, basicIssueOptions(req.get('x-upstream-token')));
       res.json({ user });
     } catch (err) {
       next(err);
@@ -22,6 +22,7 @@ const mount: Mount = async (core, setup) => {
   app.use('/auth/admin', auth.adminRoutes({ isAdmin }));
   app.use('/auth', auth.routes());
   app.get('/api/me', auth.requireSession(), (req, res) => void res.json({ user: req.tessera!.user }));
+  app.get('/api/credentials', auth.requireSession(), (req, res) => void res.json({ digest: credentialsDigest(req.tessera!) }));
   app.post('/api/data', auth.requireSession(), (_req, res) => void res.json({ ok: true }));
   app.post('/api/sensitive', auth.requireFresh(), (_req, res) => void res.json({ ok: true }));
   app.get(

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyError } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import { tessera } from '@tessera/fastify';
-import { BASIC_LOGIN_FAILED, basicLogin, defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
+import { BASIC_LOGIN_FAILED, basicIssueOptions, basicLogin, credentialsDigest, defineAdapterSuite, isAdmin, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = Fastify({ trustProxy: setup.trustProxy ?? false });
@@ -13,10 +13,12 @@ const mount: Mount = async (core, setup) => {
   app.post('/auth/basic', async (request, reply) => {
     const user = basicLogin(request.headers.authorization);
     if (user === null) return reply.code(401).send(BASIC_LOGIN_FAILED);
-    await app.tessera.issue(request, reply, user);
+    const token = request.headers['x-upstream-token'];
+    await app.tessera.issue(request, reply, user, basicIssueOptions(typeof token === 'string' ? token : undefined));
     return { user };
   });
   app.get('/api/me', { onRequest: app.tessera.requireSession() }, async request => ({ user: request.tessera!.user }));
+  app.get('/api/credentials', { onRequest: app.tessera.requireSession() }, async request => ({ digest: credentialsDigest(request.tessera!) }));
   app.post('/api/data', { onRequest: app.tessera.requireSession() }, async () => ({ ok: true }));
   app.post('/api/sensitive', { onRequest: app.tessera.requireFresh() }, async () => ({ ok: true }));
   app.get(

@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import { tessera } from '@tessera/koa';
-import { BASIC_LOGIN_FAILED, basicLogin, defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
+import { BASIC_LOGIN_FAILED, basicIssueOptions, basicLogin, credentialsDigest, defineAdapterSuite, isAdmin, listen, type Mount } from '../../packages/testkit/src/index.js';
 
 const mount: Mount = async (core, setup) => {
   const app = new Koa();
@@ -24,7 +24,7 @@ const mount: Mount = async (core, setup) => {
         return;
       }
       try {
-        await auth.issue(ctx, user);
+        await auth.issue(ctx, user, basicIssueOptions(ctx.get('x-upstream-token') || undefined));
         ctx.body = { user };
       } catch (err) {
         const e = err as { status?: number; code?: string; message?: string };
@@ -34,6 +34,7 @@ const mount: Mount = async (core, setup) => {
       return;
     }
     if (ctx.path === '/api/me' && ctx.method === 'GET') return guard(ctx, async () => void (ctx.body = { user: ctx.state.tessera!.user }));
+    if (ctx.path === '/api/credentials' && ctx.method === 'GET') return guard(ctx, async () => void (ctx.body = { digest: credentialsDigest(ctx.state.tessera!) }));
     if (ctx.path === '/api/data' && ctx.method === 'POST') return guard(ctx, async () => void (ctx.body = { ok: true }));
     if (ctx.path === '/api/sensitive' && ctx.method === 'POST') return fresh(ctx, async () => void (ctx.body = { ok: true }));
     if (ctx.path === '/page' && ctx.method === 'GET') return page(ctx, async () => void (ctx.body = { user: ctx.state.tessera!.user }));

@@ -55,7 +55,11 @@ export interface StoreProfile {
   cases: readonly Case[];
   /** Pair mode, many tabs: access-token lifetime (s), how long the tabs stay open (ms). */
   tabs: { accessTtl: number; keepOpenMs: number; count: number };
-  /** Sliding mode, one idle tab: token lifetime (s), reissue window (TESSERA_REFRESH_BEFORE), how long it stays open (ms). */
+  /**
+   * Sliding mode, one idle tab: token lifetime (s), reissue window (TESSERA_REFRESH_BEFORE), how long
+   * it stays open (ms). The client's timer refreshes when 20 % of the lifetime is left, whatever the
+   * window: that is the slack a late timer or a slow request has before the session ends.
+   */
   sliding: { ttl: number; refreshBefore: string; keepOpenMs: number };
 }
 

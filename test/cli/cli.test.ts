@@ -230,10 +230,37 @@ describe('tessera keys', () => {
     expect(r.stdout + r.stderr + text.stdout + text.stderr).not.toContain(secret);
   });
 
-  it('rotate: exits 1 saying rotation needs a keyring', async () => {
+  it('rotate: adds a verify-only key, promotes it once published (--now: at once), the old one retiring; list shows the keyring', async () => {
     const dir = cwd();
-    expect(expectOneLineFailure(await tessera(['keys', 'rotate'], { cwd: dir }))).toMatch(/rotation needs a keyring/);
-    expect(expectOneLineFailure(await tessera(['keys', 'rotate', '--json'], { cwd: dir }))).toMatch(/rotation needs a keyring/);
+    const store = new FileStore({ dir: join(dir, '.tessera') });
+    const secret = await store.initSecret(generateSecret());
+    await store.close();
+    const added = json(await tessera(['keys', 'rotate', '--json'], { cwd: dir }));
+    expect(added).toMatchObject({ action: 'added', retired: [] });
+    expect(added.kid).not.toBe(kidOf(secret));
+    // HMAC: published once every server re-read the keyring (two 30 s periods).
+    expect(Date.parse(added.readyAt) / 1000 - Date.now() / 1000).toBeGreaterThan(50);
+    expect(json(await tessera(['keys', 'rotate', '--json'], { cwd: dir }))).toMatchObject({ action: 'waiting', kid: added.kid, readyAt: added.readyAt });
+    const listed = json(await tessera(['keys', 'list', '--json'], { cwd: dir })).keys as { kid: string; use: string; state: string }[];
+    expect(listed.map(k => [k.kid, k.use, k.state])).toEqual([
+      [kidOf(secret), 'sign', 'signing'],
+      [added.kid, 'verify', 'next'],
+    ]);
+    const promoted = await tessera(['keys', 'rotate', '--now'], { cwd: dir });
+    expect(ok(promoted)).toMatch(new RegExp(`^${added.kid} signs now; ${kidOf(secret)} verifies until \\S+Z, then retires\n$`));
+    const after = json(await tessera(['keys', 'list', '--json'], { cwd: dir })).keys as { kid: string; state: string }[];
+    expect(after.map(k => [k.kid, k.state])).toEqual([
+      [added.kid, 'signing'],
+      [kidOf(secret), 'retiring'],
+    ]);
+    expect(promoted.stdout + promoted.stderr).not.toContain(secret);
+  });
+
+  it('rotate: configured keys are rotated by configuration, not in the store', async () => {
+    const dir = cwd();
+    const line = expectOneLineFailure(await tessera(['keys', 'rotate'], { cwd: dir, env: { TESSERA_SECRET: generateSecret() } }));
+    expect(line).toMatch(/keys come from TESSERA_SECRET: rotate them there/);
+    expect(expectOneLineFailure(await tessera(['keys', 'rotate'], { cwd: dir, env: { TESSERA_STORE: 'memory:' } }))).toMatch(/cannot keep a keyring/);
   });
 });
 

@@ -95,6 +95,22 @@ for (const fw of FRAMEWORKS) {
       expect(asAdmin.body.sessions.map((x: { subject: string }) => x.subject)).toContain('bob');
     });
 
+    it('serves the job-token routes: a job outlives the logout, and ends when revoked', async () => {
+      const login = await request(server!.url).post('/auth/login').send({ username: 'bob', password: 'builder' });
+      const created = await request(server!.url).post('/auth/jobs').set('Cookie', cookieOf(login)).send({ jobId: 'example-job', ttl: '1h' });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ jobId: 'example-job', token: expect.stringMatching(/^tsj_/) });
+      const job = `Bearer ${created.body.token}`;
+      expect((await request(server!.url).post('/auth/logout').set('Cookie', cookieOf(login))).status).toBe(204);
+      const me = await request(server!.url).get('/api/me').set('Authorization', job);
+      expect([me.status, me.body.user?.id]).toEqual([200, 'bob']);
+      expect((await request(server!.url).get('/auth/admin/sessions').set('Authorization', job)).body.error.code).toBe('FORBIDDEN');
+      const again = await request(server!.url).post('/auth/login').send({ username: 'bob', password: 'builder' });
+      expect((await request(server!.url).delete('/auth/jobs/example-job').set('Cookie', cookieOf(again))).status).toBe(204);
+      const ended = await request(server!.url).get('/api/me').set('Authorization', job);
+      expect([ended.status, ended.body.error?.code]).toEqual([401, 'SESSION_ENDED']);
+    });
+
     it('refuses bad logins and anonymous requests per the response contract', async () => {
       const bad = await request(server!.url).post('/auth/login').send({ username: 'alice', password: 'builder' });
       expect(bad.status).toBe(401);

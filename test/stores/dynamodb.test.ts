@@ -67,7 +67,14 @@ defineStoreSuite(
     await store.setup();
     return store;
   },
-  { skip: false, writeRaw },
+  {
+    skip: false,
+    writeRaw,
+    readRaw: async (store, id) => {
+      const res = await store.client.send(new GetItemCommand({ TableName: store.table, Key: { pk: { S: `R#${id}` }, sk: { S: 'R' } }, ConsistentRead: true }));
+      return res.Item ? JSON.stringify(res.Item) : null;
+    },
+  },
 );
 
 const T = Math.floor(Date.now() / 1000);

@@ -26,7 +26,7 @@ async function dropAll(): Promise<void> {
   if (skip) return;
   const pool = new pg.Pool({ connectionString: URL, max: 1 });
   try {
-    for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_meta"`);
+    for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_meta", "${t}_counters"`);
   } finally {
     await pool.end();
   }
@@ -102,7 +102,13 @@ defineStoreSuite(
     await store.setup();
     return store;
   },
-  { skip, teardown: dropAll, writeRaw },
+  {
+    skip,
+    teardown: dropAll,
+    writeRaw,
+    // The whole row: its typed columns and its `data` document.
+    readRaw: async (store, id) => (await store.pool.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${store.table}" t WHERE id = $1`, [id])).rows[0]?.row ?? null,
+  },
 );
 
 const T = Math.floor(Date.now() / 1000);
@@ -183,6 +189,23 @@ describe('postgres store: unreachable server and options', () => {
       await store.put(rec('a'));
       await store.setup(); // keeps data
       expect((await store.get('a'))?.id).toBe('a');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a table set up before attempt counters existed: the first hit creates the counters table, and only beside a records table', async () => {
+    const table = newTable();
+    const store = postgresStore({ url: URL, table });
+    try {
+      const bare = await timed(store.hit('login-user:x', 60, 1000));
+      expect(isStoreError(bare.error)).toBe(true); // no records table: setup() first, nothing created
+      expect((await store.pool.query('SELECT to_regclass($1) AS t', [`${table}_counters`])).rows[0].t).toBeNull();
+      await store.setup();
+      await store.pool.query(`DROP TABLE "${table}_counters"`); // as an earlier version's setup() left it
+      const hits = await Promise.all([1, 2, 3].map(() => store.hit('login-user:x', 60, 1000)));
+      expect(hits.map(h => h.count).sort()).toEqual([1, 2, 3]);
+      expect(await store.hit('login-user:x', 60, 1000, 0)).toEqual({ count: 3, resetAt: 1060 });
     } finally {
       await store.close();
     }

@@ -37,7 +37,7 @@ export function envValueDoc(t: OptionType): string {
     case 'booleanOrAuto':
       return '`auto`, `true` or `false`';
     case 'integer':
-      return `a whole number, ${t.min} to ${t.max}`;
+      return `a whole number, ${t.min} to ${t.max}${t.off ? '; `off`' : ''}`;
     case 'duration':
       return `seconds or ${t.ms ? '`500ms`, ' : ''}\`30s\`, \`15m\`, \`7d\`${t.off ? '; `off`' : ''}`;
     case 'window':
@@ -46,10 +46,14 @@ export function envValueDoc(t: OptionType): string {
       return [...t.values, ...(t.off ? ['off'] : [])].map(v => `\`${v}\``).join(', ');
     case 'secrets':
       return 'comma-separated for a keyring';
+    case 'keys':
+      return 'PEM block(s) (newlines or `\\n`), or a JWK / JWK Set as JSON';
     case 'list':
       return 'comma-separated';
     case 'trustProxy':
       return '`true`, a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`)';
+    case 'rate':
+      return 'failures per window: `10/15m` (a count, `/`, seconds or `30s`, `15m`, `7d`); `off`';
     case 'function':
     case 'store':
     case 'logger':

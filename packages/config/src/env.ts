@@ -3,7 +3,7 @@
  * (`TESSERA_COOKIE_HTTP_ONLY` -> `cookie.httpOnly`), derived from the option declaration in
  * `@tessera/core/options`. A bad value throws a ConfigError naming the variable.
  */
-import { ConfigError, OPTION_TABLE, parseDuration, resolveOptions, type OptionEntry, type TesseraOptions } from '@tessera/core/options';
+import { ConfigError, OPTION_TABLE, parseDuration, parseRate, resolveOptions, type OptionEntry, type TesseraOptions } from '@tessera/core/options';
 import { ENV_EXTRAS, envOptions } from './env-table.js';
 
 export interface EnvConfig {
@@ -52,6 +52,7 @@ function convert(name: string, entry: OptionEntry, raw: string): unknown {
     case 'booleanOrAuto':
       return v.toLowerCase() === 'auto' ? 'auto' : parseBool(name, v);
     case 'integer':
+      if (t.off && FALSE.has(v.toLowerCase())) return false;
       if (!/^\d{1,9}$/.test(v)) throw new ConfigError(name, `expected a whole number; got ${quote(v)}`);
       return Number(v);
     case 'duration': {
@@ -80,8 +81,15 @@ function convert(name: string, entry: OptionEntry, raw: string): unknown {
       const list = commaList(name, raw);
       return list.length === 1 ? list[0] : list;
     }
+    case 'keys':
+      // Never quoted, never split on commas (a JWK holds them): PEM block(s), or a JWK / JWK Set as JSON.
+      return raw.trim();
     case 'list':
       return commaList(name, raw);
+    case 'rate':
+      if (FALSE.has(v.toLowerCase())) return false;
+      if (parseRate(v) === null) throw new ConfigError(name, `expected failures per window like 10/15m (a count from 1, then a window of seconds or 30s, 15m, 7d up to 30d), or off; got ${quote(v)}`);
+      return v;
     case 'trustProxy': {
       // A number is a hop count (as in Express), so check digits before the true/false words.
       if (/^\d{1,3}$/.test(v)) return Number(v);

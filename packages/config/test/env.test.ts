@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, OPTION_TABLE, resolveOptions, type OptionEntry, type OptionType, type TesseraOptions } from '@tessera/core/options';
 import { optionsFromEnv, parseTokenExpiration } from '../src/index.js';
 import { ENV_EXTRAS } from '../src/env-table.js';
 
 const SECRET = 'config-test-secret-0123456789-abcdefghijklmnop';
+const ED25519_PEM = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 describe('optionsFromEnv', () => {
   it('maps TESSERA_* variables to options, with durations in seconds or 30s/15m/7d', () => {
@@ -98,6 +100,10 @@ describe('optionsFromEnv', () => {
           return ['https://a.example', ['https://a.example']];
         case 'trustProxy':
           return ['loopback, 10.0.0.0/8', ['loopback', '10.0.0.0/8']];
+        case 'rate':
+          return ['5/1m', '5/1m'];
+        case 'keys':
+          return [ED25519_PEM, ED25519_PEM.trim()];
         default:
           return /(path|prefix)$/i.test(path) ? ['/x', '/x'] : ['x', 'x'];
       }
@@ -105,12 +111,25 @@ describe('optionsFromEnv', () => {
     const table = OPTION_TABLE as readonly OptionEntry[];
     for (const e of table.filter(e => e.env !== undefined)) {
       const [raw, value] = sample(e.type, e.path);
-      let v: unknown = optionsFromEnv({ [e.env!]: raw }).options;
+      // Keys only go with an asymmetric algorithm; a job-token maximum is not below the default ttl.
+      const context = e.type.kind === 'keys' ? { TESSERA_ALGORITHM: 'EdDSA' } : e.path === 'jobs.maxTtl' ? { TESSERA_JOBS_TTL: '1m' } : {};
+      let v: unknown = optionsFromEnv({ [e.env!]: raw, ...context }).options;
       for (const p of e.path.split('.')) v = (v as Record<string, unknown>)[p];
       expect([e.env, v]).toEqual([e.env, value]);
     }
     const names = table.flatMap(e => (e.env ? [e.env] : []));
     for (const x of ENV_EXTRAS) expect(names).not.toContain(x.name);
+  });
+
+  it('reads TESSERA_LOGIN_THROTTLE and TESSERA_REFRESH_THROTTLE as failures per window, or off', () => {
+    const { options } = optionsFromEnv({ TESSERA_LOGIN_THROTTLE: ' 5 / 2m ', TESSERA_REFRESH_THROTTLE: 'off' });
+    expect(options).toEqual({ loginThrottle: '5 / 2m', refreshThrottle: false });
+    const r = resolveOptions(options);
+    expect(r.loginThrottle).toEqual({ limit: 5, window: 120 });
+    expect(r.refreshThrottle).toBe(false);
+    expect(resolveOptions({}).loginThrottle).toEqual({ limit: 10, window: 900 });
+    expect(resolveOptions({}).refreshThrottle).toEqual({ limit: 100, window: 900 });
+    expect(() => optionsFromEnv({ TESSERA_LOGIN_THROTTLE: 'lots' })).toThrow(/^TESSERA_LOGIN_THROTTLE: expected failures per window like 10\/15m/);
   });
 
   it('merges over base without changing it', () => {
@@ -144,6 +163,10 @@ describe('optionsFromEnv', () => {
       { TESSERA_REFRESH_REUSE: 'maybe' },
       { TESSERA_ROUTES_PREFIX: 'auth' },
       { TESSERA_REFRESH_BEFORE: '150%' },
+      { TESSERA_LOGIN_THROTTLE: '10' },
+      { TESSERA_LOGIN_THROTTLE: '10/forever' },
+      { TESSERA_LOGIN_THROTTLE: '0/15m' },
+      { TESSERA_REFRESH_THROTTLE: '10/60d' },
     ];
     for (const env of bad) {
       const name = Object.keys(env)[0]!;

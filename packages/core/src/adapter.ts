@@ -11,13 +11,13 @@ import { errorReply, setCookiesOf } from './reply.js';
 import { matchRoute, runRoute } from './routes.js';
 import type { TokenStore } from './store.js';
 import { contextOf, createTessera, isTessera, type Tessera } from './tessera.js';
-import type { AuthResult, HttpReply, HttpRequest, Rejection, RouteName, Session, User } from './types.js';
+import type { AuthResult, HttpReply, HttpRequest, IssueOptions, Rejection, RouteName, Session, User } from './types.js';
 import { requireFresh } from './flows/fresh.js';
 import { describeStore } from './logger.js';
 import { sendable } from './outcome.js';
 
 export type { AdminRequest, AdminRouteOptions } from './admin-routes.js';
-export type { AuthResult, HttpReply, HttpRequest, JsonObject, Rejection, RouteName, Session, User } from './types.js';
+export type { AuthResult, Credentials, HttpReply, HttpRequest, IssueOptions, JsonObject, Rejection, RouteName, Session, User } from './types.js';
 export type { Logger } from './logger.js';
 export type { Tessera } from './tessera.js';
 export { readBody, headerValue } from './lib/body.js';
@@ -26,7 +26,7 @@ export interface AdapterKit {
   readonly core: Tessera;
   /** The routes prefix (`routes.prefix`, default `/auth`), without a trailing slash. */
   readonly prefix: string;
-  /** The drop-in routes enabled by the options (no `refresh` when `refreshable` is false). */
+  /** The drop-in routes enabled by the options (no `refresh` when `refreshable` is false; `jwks` only with EdDSA or ES256; `createJob` and `revokeJob` unless `jobs: false`). */
   readonly routeNames: readonly RouteName[];
   /**
    * Authenticates and hands the result to `then`: synchronously when no I/O was needed (the hot
@@ -49,7 +49,7 @@ export interface AdapterKit {
    * presented. Resolves to the session and the Set-Cookie values to send; a failing store rejects
    * with a TesseraError (`status` 503) the framework's error handling can answer.
    */
-  issue<U extends User>(req: HttpRequest, user: U): Promise<{ session: Session; cookies: readonly string[] }>;
+  issue<U extends User>(req: HttpRequest, user: U, options?: IssueOptions): Promise<{ session: Session; cookies: readonly string[] }>;
   /** `r` as is when the login is at most `maxAge` seconds old (default `freshAge`); else a REAUTH_REQUIRED refusal. */
   fresh(req: HttpRequest, r: AuthResult, maxAge?: number): AuthResult;
   /** The reply a guard sends for a refusal: the global `onReject`'s, when it reshapes it, else the contract reply. */
@@ -84,7 +84,11 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
   ctx.o.logger.info({ store: describeStore(core.store) }, 'sessions are kept in the store');
   const prefix = ctx.o.prefix;
   const loginPath = `${prefix === '/' ? '' : prefix}/login`;
-  const routeNames: readonly RouteName[] = ctx.o.refreshable ? ['login', 'refresh', 'logout', 'session'] : ['login', 'logout', 'session'];
+  const routeNames: readonly RouteName[] = [
+    ...(ctx.o.refreshable ? (['login', 'refresh', 'logout', 'session'] as const) : (['login', 'logout', 'session'] as const)),
+    ...(ctx.keys.asymmetric ? (['jwks'] as const) : []),
+    ...(ctx.o.jobs ? (['createJob', 'revokeJob'] as const) : []),
+  ];
   return {
     core,
     prefix,
@@ -114,8 +118,8 @@ export function adapterKit(from: TesseraOptions | Tessera, defaultStore: () => T
     route: (name, req, prior) => runRoute(ctx, name, req, prior),
     admin: request => adminRoute(ctx, request),
     errorReply: code => errorReply(code),
-    async issue(req, user) {
-      const r = await core.issue(req, user);
+    async issue(req, user, options) {
+      const r = await core.issue(req, user, options);
       if (!r.ok) throw r.error;
       return { session: r.session, cookies: r.cookies };
     },

@@ -1,21 +1,23 @@
 /**
  * Optional administration routes, framework-neutral. Any signed-in user may manage their own
  * sessions and API tokens; acting on another user, or on everyone, needs `isAdmin(session)`.
+ * Job tokens never get in, nor API tokens whose scopes lack `admin`.
  *
- *   GET    /sessions                   own sessions
- *   GET    /users/:subject/sessions    a user's sessions (self or admin)
- *   DELETE /sessions/:id               revoke one session (own or admin)
- *   POST   /users/:subject/revoke      revoke all of a user's sessions and API tokens (self or admin)
+ *   GET    /sessions                   own sessions, then own job tokens
+ *   GET    /users/:subject/sessions    a user's sessions and job tokens (self or admin)
+ *   DELETE /sessions/:id               revoke one session or job token (own or admin)
+ *   POST   /users/:subject/revoke      revoke all of a user's sessions, job and API tokens (self or admin)
  *   POST   /revoke-all                 revoke everything (admin)
  *   GET    /api-tokens                 own API tokens (never the secret)
- *   POST   /api-tokens                 create one for yourself: { label?, ttl? } -> 201 { token, ... } (shown once)
+ *   POST   /api-tokens                 create one for yourself: { label?, ttl?, scopes? } -> 201 { token, ... } (shown once)
  *   DELETE /api-tokens/:id             revoke one (own or admin)
  */
 import type { Context } from './context.js';
-import { adminRevoke, listLive, recordInfo } from './flows/admin.js';
+import { adminRevoke, listLive, listLogins, recordInfo } from './flows/admin.js';
 import { createApiToken } from './flows/api-tokens.js';
 import { authenticate } from './flows/authenticate.js';
 import { readJsonBody } from './flows/body.js';
+import { checkScopes, requireScope } from './flows/scopes.js';
 import { refuse, sendable } from './outcome.js';
 import { reject } from './reject.js';
 import { jsonReply } from './reply.js';
@@ -71,31 +73,33 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
     const auth = prior ?? (await authenticate(ctx, req));
     if (!auth.ok) return sendable(ctx, req, auth);
     const me = auth.session;
+    requireScope(me, 'admin');
     const arg = m.arg === undefined ? undefined : param(m.arg);
     if (m.arg !== undefined && arg === null) throw reject('BAD_REQUEST', 'admin-param', 'none');
     const isAdmin = async () => (options.isAdmin ? Boolean(await options.isAdmin(me)) : false);
     const mayActOn = async (subject: string) => subject === me.subject || (await isAdmin());
     switch (m.action) {
       case 'listOwn': {
-        const { items, cursor } = await listLive(ctx, me.subject, 'session');
+        const { items, cursor } = await listLogins(ctx, me.subject);
         return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor, current: me.id });
       }
       case 'listUser': {
         if (!(await mayActOn(arg!))) throw reject('FORBIDDEN', 'not-admin', 'none');
-        const { items, cursor } = await listLive(ctx, arg!, 'session');
+        const { items, cursor } = await listLogins(ctx, arg!);
         return jsonReply(200, { sessions: items as unknown as JsonObject[], cursor });
       }
       case 'revokeSession':
       case 'revokeToken': {
         if (!ID.test(arg!)) throw reject('BAD_REQUEST', 'admin-param', 'none');
-        const kind = m.action === 'revokeSession' ? 'session' : 'api';
+        const kinds = m.action === 'revokeSession' ? ['session', 'job'] : ['api'];
         const info = await recordInfo(ctx, arg!);
-        if (!info || info.kind !== kind) {
+        if (!info || !kinds.includes(info.kind)) {
           if (await isAdmin()) return jsonReply(200, { revoked: 0 });
           throw reject('FORBIDDEN', 'not-admin', 'none');
         }
         if (!(await mayActOn(info.subject))) throw reject('FORBIDDEN', 'not-admin', 'none');
-        return jsonReply(200, { revoked: await adminRevoke(ctx, kind === 'session' ? { family: arg! } : { id: arg! }) });
+        // A session ends with its whole family; a job token alone (its family is its job's).
+        return jsonReply(200, { revoked: await adminRevoke(ctx, info.kind === 'session' ? { family: arg! } : { id: arg! }) });
       }
       case 'revokeUser': {
         if (!(await mayActOn(arg!))) throw reject('FORBIDDEN', 'not-admin', 'none');
@@ -119,13 +123,19 @@ export async function adminRoute(ctx: Context, { path, req, prior, options = {} 
 
 async function createTokenRoute(ctx: Context, req: HttpRequest, me: Session): Promise<HttpReply> {
   if (me.kind !== 'session') throw reject('FORBIDDEN', 'not-admin', 'none');
-  const b = ((await readJsonBody(req)) ?? {}) as { label?: unknown; ttl?: unknown };
+  const b = ((await readJsonBody(req)) ?? {}) as { label?: unknown; ttl?: unknown; scopes?: unknown };
   if (typeof b !== 'object' || b === null || Array.isArray(b)) throw reject('BAD_REQUEST', 'body-shape', 'none');
   if (b.label !== undefined && (typeof b.label !== 'string' || b.label.length > 200)) throw reject('BAD_REQUEST', 'label', 'none');
   if (b.ttl !== undefined && b.ttl !== null && typeof b.ttl !== 'number' && typeof b.ttl !== 'string') throw reject('BAD_REQUEST', 'ttl', 'none');
+  let scopes: string[] | null;
+  try {
+    scopes = checkScopes(b.scopes);
+  } catch {
+    throw reject('BAD_REQUEST', 'scopes', 'none');
+  }
   let created;
   try {
-    created = await createApiToken(ctx, { user: me.user, label: b.label as string | undefined, ttl: (b.ttl as number | string | null | undefined) ?? null, tenant: me.tenant });
+    created = await createApiToken(ctx, { user: me.user, label: b.label as string | undefined, ttl: (b.ttl as number | string | null | undefined) ?? null, tenant: me.tenant, scopes });
   } catch (err) {
     if (err instanceof TypeError) throw reject('BAD_REQUEST', 'ttl', 'none');
     throw err;

@@ -6,6 +6,7 @@ import type { TesseraEvent } from './events.js';
 import { GuardedStore } from './guarded-store.js';
 import { Keys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
+import { Sealer } from './seal.js';
 import type { TokenStore } from './store.js';
 
 /** Emits an event built by `make`; `make` runs only when someone listens. */
@@ -22,6 +23,8 @@ export interface Context {
   readonly trusts: Trusts | null;
   /** Logs a store failure, throttled per operation. */
   readonly storeFailed: (operation: string, message: string) => void;
+  /** `safePassword`: seals and opens the user objects of records (`on` false when unset). */
+  readonly sealer: Sealer;
 }
 
 export function createContext(o: ResolvedOptions, store: TokenStore): Context {
@@ -37,14 +40,17 @@ export function createContext(o: ResolvedOptions, store: TokenStore): Context {
     : () => {};
   const now = o.clock;
   const storeFailed = storeFailureLog(o.logger, now);
+  const guarded = new GuardedStore(store, o.storeTimeout * 1000, emit, now, storeFailed);
   return {
     o,
     now,
     emit,
-    store: new GuardedStore(store, o.storeTimeout * 1000, emit, now, storeFailed),
-    keys: new Keys(o, store, emit, storeFailed),
+    store: guarded,
+    // Keys are read where requests go: after a live switch, the target store.
+    keys: new Keys(o, store, emit, storeFailed, () => guarded.follower?.current ?? store),
     jar: new CookieJar(o),
     trusts: o.trustProxy === undefined ? null : compileTrust(o.trustProxy),
     storeFailed,
+    sealer: new Sealer(o.safePasswords, o.verifiedCacheSize, o.logger, now),
   };
 }

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'LOGIN_FAILED'
   | 'FORBIDDEN'
+  | 'TOO_MANY_ATTEMPTS'
   | 'STORE_UNAVAILABLE';
 
 /** Status and fixed public message per code: the body never carries anything else. */
@@ -30,6 +31,7 @@ export const ERRORS: Readonly<Record<ErrorCode, { status: number; message: strin
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   LOGIN_FAILED: { status: 401, message: 'Invalid credentials.' },
   FORBIDDEN: { status: 403, message: 'Not allowed.' },
+  TOO_MANY_ATTEMPTS: { status: 429, message: 'Too many failed attempts; try again later.' },
   STORE_UNAVAILABLE: { status: 503, message: 'The session store is unavailable; try again shortly.' },
 };
 
@@ -42,13 +44,16 @@ export class TesseraError extends Error {
   /** Koa: the message is the fixed public text, safe to send. */
   readonly expose = true;
   readonly reason: string;
-  constructor(code: ErrorCode, reason?: string) {
+  /** TOO_MANY_ATTEMPTS: seconds until the client may try again (the `Retry-After` header). */
+  readonly retryAfter?: number;
+  constructor(code: ErrorCode, reason?: string, retryAfter?: number) {
     super(ERRORS[code].message);
     this.name = 'TesseraError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.statusCode = this.status;
     this.reason = reason ?? code.toLowerCase();
+    if (retryAfter !== undefined) this.retryAfter = retryAfter;
   }
 }
 

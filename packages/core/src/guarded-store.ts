@@ -6,7 +6,8 @@
 import { redact } from './events.js';
 import { SYNC_GET, syncReader } from './lib/sync-read.js';
 import { reject } from './reject.js';
-import type { ListPage, ListQuery, RevokeWhere, RotateResult, TokenRecord, TokenStore } from './store.js';
+import type { HitResult, ListPage, ListQuery, RevokeWhere, RotateResult, TokenRecord, TokenStore } from './store.js';
+import { WindowCounters } from './lib/window-counter.js';
 import type { Emit } from './context.js';
 import { deadline } from './lib/deadline.js';
 import type { Follower } from './migrate/follower.js';
@@ -16,6 +17,8 @@ export class GuardedStore {
   getSync: ((id: string) => TokenRecord | null) | null = null;
   /** Set when the store can announce a live switch: store calls then follow it (migrate/follower.ts). */
   follower: Follower | null = null;
+  /** Attempt counters for a store without `hit` (counted per process). */
+  private readonly local = new WindowCounters();
 
   constructor(
     private raw: TokenStore,
@@ -80,6 +83,12 @@ export class GuardedStore {
   }
   countReuse(id: string, limit: number): Promise<boolean> {
     return this.call('countReuse', () => this.raw.countReuse(id, limit));
+  }
+  /** The store's attempt counter, or this process's own when the store (or a switch's current one) has none. */
+  hit(key: string, windowSeconds: number, now: number, by = 1): Promise<HitResult> {
+    const raw = this.raw;
+    if (typeof raw.hit !== 'function') return Promise.resolve(this.local.hit(key, windowSeconds, now, by));
+    return this.call('hit', () => raw.hit!(key, windowSeconds, now, by));
   }
   revoke(where: RevokeWhere, now: number): Promise<number> {
     return this.call('revoke', () => this.raw.revoke(where, now));

@@ -4,11 +4,13 @@
  */
 import { StoreError } from './errors.js';
 import { SYNC_GET, type SyncReadable } from './lib/sync-read.js';
+import { WindowCounters } from './lib/window-counter.js';
 import { checkLimit,
   freezeRecord,
   isLive,
   matchesQuery,
   matchesWhere,
+  type HitResult,
   type ListPage,
   type ListQuery,
   type RevokeWhere,
@@ -18,7 +20,7 @@ import { checkLimit,
 } from './store.js';
 
 export interface MemoryStoreOptions {
-  /** Most records kept; the least recently used is evicted beyond it (its session ends). Default 100000. */
+  /** Most records kept; the least recently used is evicted beyond it (its session ends). Default 100000. Attempt counters (`hit`) are bounded by it too, apart. */
   capacity?: number;
 }
 
@@ -51,11 +53,13 @@ export class MemoryStore implements TokenStore, SyncReadable {
   private readonly scans = new Map<string, string[]>();
   private scanSeq = 0;
   private closed = false;
+  private readonly counters: WindowCounters;
 
   constructor(options: MemoryStoreOptions = {}) {
     const capacity = options.capacity ?? 100_000;
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('MemoryStore capacity must be a positive integer');
     this.capacity = capacity;
+    this.counters = new WindowCounters(capacity);
   }
 
   get size(): number {
@@ -162,6 +166,12 @@ export class MemoryStore implements TokenStore, SyncReadable {
     return { status: 'rotated' };
   }
 
+  /** Attempt counters, apart from the records (bounded by `capacity` too). */
+  async hit(key: string, windowSeconds: number, now: number, by = 1): Promise<HitResult> {
+    this.check();
+    return this.counters.hit(key, windowSeconds, now, by);
+  }
+
   async countReuse(id: string, limit: number): Promise<boolean> {
     this.check();
     const rec = this.rec(id);
@@ -202,6 +212,7 @@ export class MemoryStore implements TokenStore, SyncReadable {
 
   async purgeExpired(now: number): Promise<number> {
     this.check();
+    this.counters.purge(now);
     let n = 0;
     for (const [id, { rec }] of [...this.records]) {
       if (!isLive(rec, now)) {

@@ -4,8 +4,8 @@ import { routesPrefix, trustedOrigins } from './lib/option-refine.js';
 import { option, type KindValue, type OptionEntry } from './lib/option-types.js';
 import { COOKIE_OPTIONS } from './option-table-cookies.js';
 
-export type Algorithm = 'HS256' | 'HS384' | 'HS512';
-export const ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512'];
+export type Algorithm = 'HS256' | 'HS384' | 'HS512' | 'EdDSA' | 'ES256';
+export const ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512', 'EdDSA', 'ES256'];
 export const DEFAULT_TTL = 604800;
 
 
@@ -13,13 +13,18 @@ export const OPTION_TABLE = [
   option('secret', {
     type: { kind: 'secrets', minBytes: 32 },
     defaultDoc: 'generated',
-    doc: 'Signing secret, at least 32 bytes. A list is a keyring: the first signs, all verify, tokens carry a `kid`. Omitted: a 256-bit secret is generated on first start and kept in the store, so restarts and every server sharing the store agree on it. From the environment: comma-separated for a keyring.',
+    doc: 'Signing secret, at least 32 bytes. A list is a keyring: the first signs, all verify, tokens carry a `kid`. Omitted: a 256-bit secret is generated on first start and kept in the store, so restarts and every server sharing the store agree on it (rotate it with `tessera keys rotate`). With `EdDSA` / `ES256` and no `keys`, the key pair is derived from it. From the environment: comma-separated for a keyring.',
   }),
   option('algorithm', {
     type: { kind: 'enum', values: ALGORITHMS },
     default: 'HS256',
     defaultDoc: "`'HS256'`",
-    doc: '`HS256`, `HS384` or `HS512`. Pinned at verify time (no `alg: none`, no HS/RS confusion).',
+    doc: '`HS256`, `HS384` or `HS512` (HMAC, with `secret`), or `EdDSA` (Ed25519) or `ES256` (P-256), asymmetric: other services can then verify tokens with the public keys published at `<routes.prefix>/jwks`. Pinned at verify time with its one key type (no `alg: none`, no HS/RS confusion).',
+  }),
+  option('keys', {
+    type: { kind: 'keys' },
+    defaultDoc: 'derived from `secret`',
+    doc: '`EdDSA` / `ES256` only: the signing key(s), as PEM (PKCS#8, SEC1; SPKI public keys verify only), a JWK or JWK Set (object or JSON) or a `KeyObject`. A list is a keyring: the first, a private key, signs; all verify and are published at `/jwks`; kid = RFC 7638 thumbprint. Omitted: the key pair is derived from `secret` (given, or generated and kept in the store). Not with `secret`. From the environment: PEM block(s) or JSON.',
   }),
   option('issuer', { type: { kind: 'string' }, default: 'tessera', defaultDoc: "`'tessera'`", doc: 'The `iss` claim, pinned at verify time.' }),
   option('audience', { type: { kind: 'string' }, default: 'tessera', defaultDoc: "`'tessera'`", doc: 'The `aud` claim, pinned at verify time.' }),
@@ -28,7 +33,7 @@ export const OPTION_TABLE = [
     default: DEFAULT_TTL,
     defaultDoc: '`604800` s (7 days)',
     unit: 'seconds',
-    doc: 'Token validity in sliding mode.',
+    doc: 'Token validity in sliding mode. A genuine token claiming a longer life (`exp - iat` over `ttl` + `clockTolerance`) is `TOKEN_INVALID`, so lowering `ttl` ends the longer tokens already issued.',
   }),
   option('refreshable', {
     type: { kind: 'boolean' },
@@ -49,13 +54,13 @@ export const OPTION_TABLE = [
     defaultDoc: "`'sliding'`",
     doc: "`'sliding'`: one token, reissued inside its window. `'pair'`: access + refresh tokens, rotated on every refresh.",
   }),
-  option('accessTtl', { type: { kind: 'duration', min: 1 }, default: 300, defaultDoc: '`300` s', unit: 'seconds', doc: 'Pair mode: access-token validity.' }),
+  option('accessTtl', { type: { kind: 'duration', min: 1 }, default: 300, defaultDoc: '`300` s', unit: 'seconds', doc: 'Pair mode: access-token validity. Longer-lived access tokens are refused, as for `ttl`.' }),
   option('refreshTtl', {
     type: { kind: 'duration', min: 1 },
     derive: get => get('ttl') as number,
     defaultDoc: '`ttl`',
     unit: 'seconds',
-    doc: 'Pair mode: refresh-token validity (each refresh issues a new one with this lifetime). Not shorter than `accessTtl`.',
+    doc: 'Pair mode: refresh-token validity (each refresh issues a new one with this lifetime). Not shorter than `accessTtl`. Longer-lived refresh tokens are refused, as for `ttl`.',
   }),
   option('refreshReuse', {
     type: { kind: 'group', off: true },
@@ -73,7 +78,7 @@ export const OPTION_TABLE = [
     default: 10,
     defaultDoc: '`10` s',
     unit: 'seconds',
-    doc: 'For how long after its rotation a rotated-out refresh token still gets the current head (however many generations behind); afterwards it is reuse.',
+    doc: 'For how long after its rotation a rotated-out refresh token still gets the current head (however many generations behind), inclusive; afterwards it is reuse. `0`: no grace at all, even in the same second.',
   }),
   option('idleTimeout', {
     type: { kind: 'duration', min: 1, off: true },
@@ -88,6 +93,12 @@ export const OPTION_TABLE = [
     defaultDoc: 'off',
     unit: 'seconds',
     doc: 'End a session this long after login however active; refresh never extends it.',
+  }),
+  option('maxSessionsPerUser', {
+    type: { kind: 'integer', min: 1, max: 100_000, off: true },
+    default: false,
+    defaultDoc: 'off',
+    doc: "At most this many live sessions per user (and tenant): a login beyond it ends the user's oldest sessions (`SESSION_ENDED` on their next request) so that exactly this many remain. API tokens do not count. `false`: no cap.",
   }),
   option('touchInterval', {
     type: { kind: 'duration', min: 0 },
@@ -117,12 +128,49 @@ export const OPTION_TABLE = [
     defaultDoc: "the framework's setting",
     doc: "Which proxies' `X-Forwarded-For` / `X-Forwarded-Proto` to believe for the client address (IP binding, events) and HTTPS (`cookie.secure: 'auto'`): `true` (every hop), a hop count, or addresses and subnets (`['10.0.0.0/8', 'loopback']`; from the environment, comma-separated). Unset: the framework's own client address (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`).",
   }),
+  option('loginThrottle', {
+    type: { kind: 'rate' },
+    default: '10/15m',
+    defaultDoc: "`'10/15m'`",
+    doc: "Failed logins allowed per user in a window (`'10/15m'`: 10 per 15 minutes); beyond, the login route answers 429 `TOO_MANY_ATTEMPTS` with `Retry-After` until the window ends, before any password check, the same for unknown users. Each address is allowed 10 times as many failures (over all usernames), so one user's lockout never locks out the others behind that address. Successful logins never count. Counted in the store (`hit`), so a cluster shares the counts. `false`: off.",
+  }),
+  option('refreshThrottle', {
+    type: { kind: 'rate' },
+    default: '100/15m',
+    defaultDoc: "`'100/15m'`",
+    doc: "Pair mode: refresh tokens that fail verification or name no record allowed per address in a window; beyond, such tokens get 429 `TOO_MANY_ATTEMPTS` with `Retry-After`. Genuine refresh tokens (even expired, revoked or reused ones) never count and are never refused by it. `false`: off.",
+  }),
   ...COOKIE_OPTIONS,
   option('tokenInLoginBody', {
     type: { kind: 'boolean' },
     default: false,
     defaultDoc: '`false`',
     doc: 'Also return the token(s) in the login/refresh JSON, for non-browser clients (`Authorization: Bearer`). Pair mode then accepts `{ "refreshToken" }` in the refresh body.',
+  }),
+  option('bearerSessions', {
+    type: { kind: 'boolean' },
+    default: true,
+    defaultDoc: '`true`',
+    doc: 'Accept session (pair mode: access) tokens from `Authorization: Bearer` as well as from the cookie. `false`: cookie only; a session token sent as Bearer is 401 `TOKEN_INVALID` (cookies untouched), even beside a good cookie. API tokens (`tsr_…`) are always accepted as Bearer.',
+  }),
+  option('jobs', {
+    type: { kind: 'group', off: true },
+    defaultDoc: 'on',
+    doc: 'Job tokens (`tsj_…`, see Job tokens): `POST <routes.prefix>/jobs` and `DELETE <routes.prefix>/jobs/:jobId`, and `createJobToken()`. `false`: no job routes, and job tokens already issued are refused (`TOKEN_INVALID`).',
+  }),
+  option('jobs.ttl', {
+    type: { kind: 'duration', min: 1 },
+    default: 86400,
+    defaultDoc: '`86400` s (24 hours)',
+    unit: 'seconds',
+    doc: 'Lifetime of a job token created without a `ttl`. Not longer than `jobs.maxTtl`.',
+  }),
+  option('jobs.maxTtl', {
+    type: { kind: 'duration', min: 1 },
+    default: 604800,
+    defaultDoc: '`604800` s (7 days)',
+    unit: 'seconds',
+    doc: 'Longest lifetime a job token may be given; a longer `ttl` is 400 `BAD_REQUEST` (a TypeError from `createJobToken()`).',
   }),
   option('clockTolerance', {
     type: { kind: 'duration', min: 0 },
@@ -148,7 +196,12 @@ export const OPTION_TABLE = [
     type: { kind: 'function' },
     defaultDoc: 'none',
     env: false,
-    doc: '`(input, req) => user | null` with `input` = `{ username, password }`. The user needs a string `id` (the token subject); the object is kept in the session record and returned as `session.user`. Compare passwords in constant time.',
+    doc: '`(input, req) => user | null` with `input` = `{ username, password }`. The user needs a string `id` (the token subject); the object is kept in the session record and returned as `session.user`. Or `{ user, credentials }`: credentials (an upstream token, say) are kept only sealed, so they need `safePassword`. Compare passwords in constant time.',
+  }),
+  option('safePassword', {
+    type: { kind: 'secrets', minBytes: 32, minChars: 32 },
+    defaultDoc: 'off',
+    doc: "Seals the user object and any credentials at rest: records then hold only the user id, beside the user and credentials encrypted (AES-256-GCM) and bound to the record, so a seal changed or moved in the store ends its session (`SESSION_ENDED`). At least 32 characters. A list is a keyring: the first seals, all open. Off: the user object is stored as plain JSON, and credentials are refused. From the environment: comma-separated for a keyring.",
   }),
   option('tenant', {
     type: { kind: 'function' },
@@ -160,7 +213,7 @@ export const OPTION_TABLE = [
     type: { kind: 'function' },
     defaultDoc: 'none',
     env: false,
-    doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `store-error`. Never a raw token or secret. A throwing listener never breaks a request.',
+    doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `throttled`, `store-error`. Never a raw token or secret. A throwing listener never breaks a request.',
   }),
   option('onReject', {
     type: { kind: 'function' },
@@ -211,7 +264,7 @@ export const OPTION_TABLE = [
     type: { kind: 'integer', min: 0, max: 10_000_000 },
     default: 10_000,
     defaultDoc: '`10000`',
-    doc: 'Tokens whose signature jose verified are remembered (by exact token string) so the signature is not recomputed on every request. Expiry and the store record are still checked on every request. `0` disables.',
+    doc: 'Tokens whose signature jose verified are remembered (by exact token string) so the signature is not recomputed on every request. Expiry and the store record are still checked on every request. With `safePassword`, opened seals are remembered the same way (by sealed value), so each record version is decrypted once. `0` disables.',
   }),
   option('clock', {
     type: { kind: 'function' },

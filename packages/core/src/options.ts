@@ -1,13 +1,16 @@
 /** Options: the public types and `resolveOptions`, which checks them once (per field from option-table.ts, then across fields). */
 import { consoleLogger, silentLogger, type Logger } from './logger.js';
 import type { TrustProxy } from './lib/proxy.js';
+import type { Rate } from './lib/rate.js';
 import { ConfigError } from './errors.js';
 import type { SameSite } from './lib/cookies.js';
 import { checkOption } from './lib/option-check.js';
+import { checkKeysFor } from './lib/key-material.js';
+import type { KeyObject } from 'node:crypto';
 import { OPTION_TABLE, OPTIONS_BY_PATH, childrenOf, type Algorithm, type OptionPath, type OptionValue } from './option-table.js';
 import type { TesseraEvent } from './events.js';
 import type { Binding, TokenStore } from './store.js';
-import type { HttpReply, HttpRequest, Rejection, User } from './types.js';
+import type { HttpReply, HttpRequest, Rejection, Verified } from './types.js';
 
 // `@tessera/core/options`, for tooling (@tessera/config, the README tables, tests): the declaration and its helpers.
 export { ALGORITHMS, DEFAULT_TTL, OPTION_TABLE, OPTIONS_BY_PATH, childrenOf } from './option-table.js';
@@ -17,6 +20,7 @@ export { checkOption, describe } from './lib/option-check.js';
 export { cell, renderOptionsTable } from './lib/option-render.js';
 export { ConfigError } from './errors.js';
 export { parseDuration, type DurationOptions } from './lib/duration.js';
+export { parseRate, type Rate } from './lib/rate.js';
 
 /** Seconds as a number, or a string such as `30s`, `15m`, `12h`, `7d`, `2w` (`storeTimeout` also takes `500ms`). */
 export type Duration = number | string;
@@ -51,6 +55,9 @@ export interface RefreshCookieOptions {
   persistence?: CookieOptions['persistence'];
 }
 
+/** A signing key as given: PEM text, a JWK or JWK Set (object or JSON text), or a Node `KeyObject`. */
+export type SigningKey = string | KeyObject | { readonly kty: string; readonly [member: string]: unknown } | { readonly keys: readonly unknown[] };
+
 export interface LoginInput {
   username: string;
   password: string;
@@ -60,6 +67,8 @@ export interface TesseraOptions {
   /** Signing secret(s), each at least 32 bytes. A list is a keyring: the first signs, all verify. Omitted: generated once and kept in the store. */
   secret?: string | string[];
   algorithm?: Algorithm;
+  /** EdDSA / ES256: PEM or JWK private key(s); a list is a keyring (the first signs). Omitted: derived from `secret`. */
+  keys?: SigningKey | SigningKey[];
   issuer?: string;
   audience?: string;
   /** Token (session) validity in sliding mode. Default 604800 s (7 days). */
@@ -79,19 +88,28 @@ export interface TesseraOptions {
   idleTimeout?: Duration | false;
   /** End a session this long after login, however active. Default off. */
   absoluteTimeout?: Duration | false;
+  /** At most this many live sessions per user (and tenant); a login beyond it ends the oldest. Default false (no cap). */
+  maxSessionsPerUser?: number | false;
   /** Bind sessions to the client address they logged in from. Default false. */
   bindClientIp?: Binding | false;
   cookie?: CookieOptions;
   refreshCookie?: RefreshCookieOptions;
   /** Also return the token(s) in the login/refresh JSON body. Default false. */
   tokenInLoginBody?: boolean;
+  /** Accept session/access tokens from `Authorization: Bearer` (API tokens always are). Default true. */
+  bearerSessions?: boolean;
+  /** Job tokens for long-running work: default lifetime (24 h) and the longest allowed (7 days). `false`: no job routes, job tokens refused. Default on. */
+  jobs?: { ttl?: Duration; maxTtl?: Duration } | false;
   /** Seconds of clock skew accepted on exp/nbf/iat. Default 5. 0 is allowed. */
   clockTolerance?: Duration;
   /** Default in the framework packages: the file store in `./.tessera`. `createTessera()` needs one given. */
   store?: TokenStore;
   /** How long a store call may take before the request fails with 503. Seconds, or `'500ms'`. Default 2 s. */
   storeTimeout?: Duration;
-  verifyCredentials?: (input: LoginInput, req: HttpRequest) => User | null | Promise<User | null>;
+  /** The user for a good password (or `{ user, credentials }`, credentials needing `safePassword`), else null. */
+  verifyCredentials?: (input: LoginInput, req: HttpRequest) => Verified | null | Promise<Verified | null>;
+  /** Seals the user object and credentials at rest (at least 32 characters; a list is a keyring, the first seals). Default off. */
+  safePassword?: string | string[];
   /** Tenant of a request; bound into every token and record and checked on every request. */
   tenant?: (req: HttpRequest) => string | null | undefined;
   onEvent?: (event: TesseraEvent) => void;
@@ -110,6 +128,10 @@ export interface TesseraOptions {
   freshAge?: Duration;
   /** Which proxies to believe for the client address and HTTPS. Default: the framework's setting. */
   trustProxy?: TrustProxy;
+  /** Failed logins allowed per user per window, like `'10/15m'` (each address: 10 times as many); then 429. `false`: off. Default `'10/15m'`. */
+  loginThrottle?: string | false;
+  /** Pair mode: unknown or forged refresh tokens allowed per address per window, like `'100/15m'`; then 429. `false`: off. Default `'100/15m'`. */
+  refreshThrottle?: string | false;
   /** Reshape every refusal (a redirect, an API's own body); undefined keeps the contract reply. */
   onReject?: (rejection: Rejection) => HttpReply | undefined | void;
   /** pino-compatible; `false` for silence. Default: console (Fastify: `app.log`). */
@@ -133,6 +155,7 @@ export type OptionKeysMatchTable = [
   Assert<SameKeys<keyof RefreshCookieOptions, ChildKey<OptionPath, 'refreshCookie'>>>,
   Assert<SameKeys<keyof Exclude<TesseraOptions['refreshReuse'], false | undefined>, ChildKey<OptionPath, 'refreshReuse'>>>,
   Assert<SameKeys<keyof Exclude<TesseraOptions['csrf'], false | undefined>, ChildKey<OptionPath, 'csrf'>>>,
+  Assert<SameKeys<keyof Exclude<TesseraOptions['jobs'], false | undefined>, ChildKey<OptionPath, 'jobs'>>>,
   Assert<SameKeys<keyof NonNullable<TesseraOptions['routes']>, ChildKey<OptionPath, 'routes'>>>,
 ];
 
@@ -149,6 +172,8 @@ export interface ResolvedCookie {
 export interface ResolvedOptions {
   secrets: string[] | undefined;
   algorithm: Algorithm;
+  /** Configured asymmetric keys (checked against `algorithm`); undefined: derived from the secret. */
+  keys: KeyObject[] | undefined;
   issuer: string;
   audience: string;
   ttl: number;
@@ -160,14 +185,21 @@ export interface ResolvedOptions {
   refreshReuse: { maxReuse: number; graceSeconds: number } | undefined;
   idleTimeout: number;
   absoluteTimeout: number;
+  /** 0: no cap. */
+  maxSessionsPerUser: number;
   bindClientIp: Binding | false;
   cookie: ResolvedCookie;
   refreshCookie: ResolvedCookie;
   tokenInLoginBody: boolean;
+  bearerSessions: boolean;
+  /** Job tokens, in seconds; undefined: off. */
+  jobs: { ttl: number; maxTtl: number } | undefined;
   clockTolerance: number;
   /** Seconds (may be fractional: `'500ms'` is 0.5). */
   storeTimeout: number;
   verifyCredentials: TesseraOptions['verifyCredentials'];
+  /** `safePassword` as a keyring (the first seals); undefined: sealing off. */
+  safePasswords: string[] | undefined;
   tenant: TesseraOptions['tenant'];
   onEvent: TesseraOptions['onEvent'];
   prefix: string;
@@ -178,6 +210,8 @@ export interface ResolvedOptions {
   clock: () => number;
   freshAge: number;
   trustProxy: TrustProxy | undefined;
+  loginThrottle: Rate | false;
+  refreshThrottle: Rate | false;
   onReject: TesseraOptions['onReject'];
   logger: Logger;
   openStore: TesseraOptions['openStore'];
@@ -250,8 +284,13 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
   const v = resolveFields(given);
 
   // Cross-field rules.
+  const keys = v('keys');
+  if (keys !== undefined) checkKeysFor(v('algorithm'), keys, v('secret') !== undefined);
   const mode = v('mode');
   if (mode === 'pair' && v('refreshTtl') < v('accessTtl')) throw new ConfigError('refreshTtl', 'must not be shorter than accessTtl');
+  if (v('jobs') && v('jobs.ttl') > v('jobs.maxTtl')) throw new ConfigError('jobs.ttl', 'must not be longer than jobs.maxTtl');
+  // One key, one purpose: a signing secret that also seals would tie the two rotations together.
+  if (v('safePassword')?.some(p => v('secret')?.includes(p))) throw new ConfigError('safePassword', 'must differ from secret');
 
   const cookie: ResolvedCookie = {
     name: v('cookie.name'),
@@ -278,6 +317,7 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
   return {
     secrets: v('secret'),
     algorithm: v('algorithm'),
+    keys,
     issuer: v('issuer'),
     audience: v('audience'),
     ttl: v('ttl'),
@@ -289,13 +329,17 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
     refreshReuse: v('refreshReuse') ? { maxReuse: v('refreshReuse.maxReuse'), graceSeconds: v('refreshReuse.graceSeconds') } : undefined,
     idleTimeout: v('idleTimeout'),
     absoluteTimeout: v('absoluteTimeout'),
+    maxSessionsPerUser: v('maxSessionsPerUser'),
     bindClientIp: v('bindClientIp'),
     cookie,
     refreshCookie,
     tokenInLoginBody: v('tokenInLoginBody'),
+    bearerSessions: v('bearerSessions'),
+    jobs: v('jobs') ? { ttl: v('jobs.ttl'), maxTtl: v('jobs.maxTtl') } : undefined,
     clockTolerance: v('clockTolerance'),
     storeTimeout: v('storeTimeout'),
     verifyCredentials: v('verifyCredentials') as TesseraOptions['verifyCredentials'],
+    safePasswords: v('safePassword'),
     tenant: v('tenant') as TesseraOptions['tenant'],
     onEvent: v('onEvent') as TesseraOptions['onEvent'],
     prefix: v('routes.prefix'),
@@ -306,6 +350,8 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
     clock: v('clock') as () => number,
     freshAge: v('freshAge'),
     trustProxy: v('trustProxy'),
+    loginThrottle: v('loginThrottle'),
+    refreshThrottle: v('refreshThrottle'),
     onReject: v('onReject') as TesseraOptions['onReject'],
     logger: v('logger') === false ? silentLogger : ((v('logger') as Logger | undefined) ?? consoleLogger),
     openStore: v('openStore') as TesseraOptions['openStore'],

@@ -39,7 +39,7 @@ export function refuse(ctx: Context, req: HttpRequest, err: unknown): Fail {
       ...(err.subject !== undefined ? { subject: err.subject } : {}),
     }));
   }
-  return { ok: false, error, reply: errorReply(error.code, ctx.jar.clear(err.clear, isSecure(ctx, req))) };
+  return { ok: false, error, reply: errorReply(error.code, ctx.jar.clear(err.clear, isSecure(ctx, req)), error.retryAfter) };
 }
 
 /** The reply to send for a refusal: the app's global `onReject`, if it reshapes it, else the contract reply. */

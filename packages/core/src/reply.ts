@@ -26,9 +26,13 @@ export function emptyReply(status: number, cookies: readonly string[] = []): Htt
   return { status, headers: withCookies([['cache-control', 'no-store']], cookies), body: null };
 }
 
-/** The contract body `{ error: { code, message } }`; the message is fixed per code, never the internal reason. */
-export function errorReply(code: ErrorCode, cookies: readonly string[] = []): HttpReply {
+/**
+ * The contract body `{ error: { code, message } }`; the message is fixed per code, never the internal reason.
+ * `retryAfter` (seconds, TOO_MANY_ATTEMPTS) becomes the `Retry-After` header.
+ */
+export function errorReply(code: ErrorCode, cookies: readonly string[] = [], retryAfter?: number): HttpReply {
   const reply = jsonReply(ERRORS[code].status, { error: { code, message: ERRORS[code].message } }, cookies);
   if (code === 'STORE_UNAVAILABLE') reply.headers.push(['retry-after', '1']);
+  else if (retryAfter !== undefined) reply.headers.push(['retry-after', String(retryAfter)]);
   return reply;
 }

@@ -4,14 +4,17 @@ import type { ErrorCode } from './errors.js';
 import { authenticate } from './flows/authenticate.js';
 import { readJsonBody } from './flows/body.js';
 import { login } from './flows/login.js';
+import { jwksReply } from './flows/jwks.js';
 import { logout } from './flows/logout.js';
 import { freshPair, rotatePair } from './flows/pair.js';
 import { refreshSliding } from './flows/sliding.js';
+import { countedRefusal } from './flows/throttle.js';
 import { isCrossOrigin } from './lib/csrf.js';
 import { readCredentials, refreshTokenOf } from './credentials.js';
 import { refuse, sendable, type Ok } from './outcome.js';
 import { reject } from './reject.js';
 import { jsonReply } from './reply.js';
+import { matchJobRoute, runJobRoute } from './job-routes.js';
 import type { AuthResult, HttpReply, HttpRequest, JsonObject, RouteName, Session } from './types.js';
 
 /**
@@ -32,14 +35,18 @@ export function matchRoute(ctx: Context, method: string, rel: string): RouteName
       return method === 'POST' ? 'logout' : null;
     case '/session':
       return method === 'GET' || method === 'HEAD' ? 'session' : null;
+    case '/jwks':
+      // HMAC keys are secret: nothing to publish, so no such route.
+      return (method === 'GET' || method === 'HEAD') && ctx.keys.asymmetric ? 'jwks' : null;
     default:
-      return null;
+      return matchJobRoute(ctx, method, path);
   }
 }
 
 /** Runs a route to its reply. `prior` is the middleware's result for this request, when it ran. */
 export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, prior?: AuthResult): Promise<HttpReply> {
   try {
+    if (name === 'jwks') return await jwksReply(ctx);
     if (name === 'session') {
       const r = prior ?? (await authenticate(ctx, req));
       return r.ok ? jsonReply(200, sessionBody(ctx, r.session)) : sendable(ctx, req, r);
@@ -51,6 +58,7 @@ export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, 
       return jsonReply(200, r.body, r.cookies);
     }
     if (name === 'logout') return await logout(ctx, req);
+    if (name === 'createJob' || name === 'revokeJob') return await runJobRoute(ctx, name, req, prior);
     return await refresh(ctx, req, prior);
   } catch (err) {
     return sendable(ctx, req, refuse(ctx, req, err));
@@ -59,7 +67,7 @@ export async function runRoute(ctx: Context, name: RouteName, req: HttpRequest, 
 
 async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undefined): Promise<HttpReply> {
   if (prior?.ok && prior.refreshed) return issuedReply(ctx, prior as Ok, []); // the middleware already set the cookies
-  if (prior && !prior.ok && FINAL.has(prior.error.code)) return sendable(ctx, req, prior);
+  if (prior && !prior.ok && (FINAL.has(prior.error.code) || countedRefusal(prior.error))) return sendable(ctx, req, prior);
   const codec = await ctx.keys.forRequest();
   const now = ctx.now();
   if (ctx.o.mode === 'pair') {
@@ -82,7 +90,10 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
 }
 
 function sessionBody(ctx: Context, s: Session): JsonObject {
-  return { user: s.user as unknown as JsonObject, id: s.id, kind: s.kind, mode: ctx.o.mode, createdAt: s.createdAt, expiresAt: s.expiresAt, sessionExpiresAt: s.sessionExpiresAt };
+  const body: JsonObject = { user: s.user as unknown as JsonObject, id: s.id, kind: s.kind, mode: ctx.o.mode, createdAt: s.createdAt, expiresAt: s.expiresAt, sessionExpiresAt: s.sessionExpiresAt };
+  if (s.jobId !== undefined) body.jobId = s.jobId;
+  if (s.scopes !== undefined) body.scopes = [...s.scopes];
+  return body;
 }
 
 function issuedReply(ctx: Context, r: Ok, cookies: readonly string[]): HttpReply {

@@ -133,8 +133,23 @@ export interface TokenStore {
    */
   getMeta?(key: string): Promise<string | null>;
   setMeta?(key: string, value: string | null): Promise<void>;
+  /**
+   * Optional (without it the core counts in process, per server): a fixed-window attempt counter for throttling, atomic across the processes sharing the store. Adds `by` (default 1; 0 reads, -1 takes one back, never below 0) to counter `key` (ASCII `[A-Za-z0-9:_-]`, at most 128 characters) and returns it; a counter that is absent or whose window ended at `now` starts a window ending at `now + windowSeconds` when `by` > 0, else is left absent (`{ count: 0, resetAt: now }`). Under N concurrent hits of one key the counts returned are 1..N. Counters live apart from the records: never listed, exported, counted, revoked or imported; `purgeExpired` may drop ended ones.
+   */
+  hit?(key: string, windowSeconds: number, now: number, by?: number): Promise<HitResult>;
   close(): Promise<void>;
 }
+
+/** A counter as `hit` left it. */
+export interface HitResult {
+  /** Hits counted in the current window (0: none). */
+  count: number;
+  /** Epoch seconds at which the window ends (and the count starts again from 0). */
+  resetAt: number;
+}
+
+/** For `hit`: what a counter key may be (the core's keys are a purpose and a SHA-256, base64url). */
+export const COUNTER_KEY_RE = /^[A-Za-z0-9:_-]{1,128}$/;
 
 /** The optional members a store needs for the live switch. */
 export const BULK_MEMBERS = ['exportRecords', 'importRecords', 'getMeta', 'setMeta'] as const;

@@ -4,10 +4,12 @@
  */
 import { createContext, type Context } from './context.js';
 import { ConfigError } from './errors.js';
-import { adminRevoke, listLive, recordInfo, type Page, type SessionInfo } from './flows/admin.js';
+import { adminRevoke, listLive, listLogins, recordInfo, revokeListed, type Page, type SessionInfo } from './flows/admin.js';
 import { createApiToken, type CreateApiTokenInput } from './flows/api-tokens.js';
+import { createJobToken, revokeJob, type CreateJobTokenInput, type CreatedJobToken } from './flows/jobs.js';
 import { authenticate } from './flows/authenticate.js';
 import { issue } from './flows/login.js';
+import { warnWithoutCounters } from './flows/throttle.js';
 import { refuse } from './outcome.js';
 import { Reject } from './reject.js';
 import { resolveOptions, type ResolvedOptions, type TesseraOptions } from './options.js';
@@ -15,10 +17,11 @@ import { runRoute } from './routes.js';
 import { isBulkStore, type TokenStore } from './store.js';
 import { Follower } from './migrate/follower.js';
 import { migrate, type InProcessOptions, type MigrateOptions, type MigrationResult } from './migrate/index.js';
-import type { AuthResult, HttpReply, HttpRequest, RouteName, User } from './types.js';
+import type { AuthResult, HttpReply, HttpRequest, IssueOptions, RouteName, User } from './types.js';
 
 export type { SessionInfo, Page } from './flows/admin.js';
 export type { CreateApiTokenInput } from './flows/api-tokens.js';
+export type { CreateJobTokenInput, CreatedJobToken } from './flows/jobs.js';
 
 export interface Tessera {
   readonly options: ResolvedOptions;
@@ -35,15 +38,27 @@ export interface Tessera {
    * Starts a session for a user the app authenticated itself (SSO callback, HTTP Basic, sign-up).
    * Same records, cookies and events as the login route; send `cookies` as Set-Cookie headers
    * (the framework packages do it for you). A failing store gives `{ ok: false, reply }`.
+   * `options.credentials` (an upstream token, say) are kept only sealed: they need `safePassword`.
    */
-  issue<U extends User>(req: HttpRequest, user: U): Promise<AuthResult>;
+  issue<U extends User>(req: HttpRequest, user: U, options?: IssueOptions): Promise<AuthResult>;
   /** Runs a drop-in route (login, refresh, logout, session) to its reply. */
   route(name: RouteName, req: HttpRequest, prior?: AuthResult): Promise<HttpReply>;
+  /** A user's live sessions, then their live job tokens (kind `job`, with `jobId`). */
   listSessions(subject: string, page?: Page): Promise<{ sessions: SessionInfo[]; cursor: string | null }>;
+  /** Ends a session (its `session.id`, or the id `listSessions` shows; a job token's listed id ends that token). */
   revokeSession(sessionId: string): Promise<number>;
   revokeUser(subject: string): Promise<number>;
   revokeAll(): Promise<number>;
   createApiToken<U extends User>(input: CreateApiTokenInput<U>): Promise<{ token: string; info: SessionInfo }>;
+  /**
+   * A job token for long-running work (`Authorization: Bearer tsj_…`): it authenticates as `user`
+   * until `ttl` (default `jobs.ttl`, at most `jobs.maxTtl`) or revocation, whatever happens to the
+   * user's logins. A live token of the same `jobId` (and tenant) is revoked first. A bad jobId or
+   * ttl, or `jobs: false`, is a TypeError.
+   */
+  createJobToken<U extends User>(input: CreateJobTokenInput<U>): Promise<CreatedJobToken>;
+  /** Ends the user's job token(s) for `jobId` (pass the tenant when there is one); how many were live. */
+  revokeJob(subject: string, jobId: string, tenant?: string | null): Promise<number>;
   listApiTokens(subject: string, page?: Page): Promise<{ tokens: SessionInfo[]; cursor: string | null }>;
   revokeApiToken(id: string): Promise<number>;
   /** Summary of one session or API-token record (null when absent). */
@@ -92,6 +107,7 @@ export function createTessera(options: TesseraOptions): Tessera {
   }
   const store = options.store;
   const ctx = createContext(o, store);
+  warnWithoutCounters(ctx, store);
   // Servers follow a switch announced in their store; in-process stores only by `switchStore`.
   const follower = isBulkStore(store) ? new Follower(store, ctx.store, o.openStore, o.logger) : null;
   ctx.store.follower = follower;
@@ -100,28 +116,30 @@ export function createTessera(options: TesseraOptions): Tessera {
     store,
     ready: () => ctx.keys.load().then(() => undefined),
     authenticate: req => authenticate(ctx, req),
-    async issue(req, user) {
+    async issue(req, user, options) {
       try {
-        return await issue(ctx, req, user);
+        return await issue(ctx, req, user, undefined, options?.credentials ?? null);
       } catch (err) {
         return refuse(ctx, req, err);
       }
     },
     route: (name, req, prior) => runRoute(ctx, name, req, prior),
     listSessions: async (subject, page) => {
-      const { items, cursor } = await unwrap(listLive(ctx, subject, 'session', page));
+      const { items, cursor } = await unwrap(listLogins(ctx, subject, page));
       return { sessions: items, cursor };
     },
     listApiTokens: async (subject, page) => {
       const { items, cursor } = await unwrap(listLive(ctx, subject, 'api', page));
       return { tokens: items, cursor };
     },
-    revokeSession: sessionId => unwrap(adminRevoke(ctx, { family: sessionId })),
+    revokeSession: sessionId => unwrap(revokeListed(ctx, sessionId)),
     revokeUser: subject => unwrap(adminRevoke(ctx, { subject })),
     revokeAll: () => unwrap(adminRevoke(ctx, { all: true })),
     revokeApiToken: id => unwrap(adminRevoke(ctx, { id })),
     getRecordInfo: id => unwrap(recordInfo(ctx, id)),
     createApiToken: input => unwrap(createApiToken(ctx, input)),
+    createJobToken: input => unwrap(createJobToken(ctx, input)),
+    revokeJob: (subject, jobId, tenant) => unwrap(revokeJob(ctx, subject, jobId, tenant ?? null)),
     async switchStore(to, options = {}) {
       const run: InProcessOptions = {
         from: follower?.current ?? store,

@@ -1,13 +1,15 @@
 /**
  * Token signing and verification with jose. The algorithm allow-list, `typ`, issuer and
- * audience are pinned on every verify; `exp`, `iat`, `sub`, `jti` and `sid` are required.
+ * audience are pinned on every verify; `exp`, `iat`, `sub`, `jti` and `sid` are required, and
+ * `exp - iat` may not exceed the lifetime this server issues for the token's type.
  *
  * Verified tokens are remembered in a bounded cache keyed by the exact token string, so a
  * token's signature is checked by jose once; expiry and the store record are still checked
  * on every request.
  */
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
-import type { KeyRing } from './keys.js';
+import type { KeyObject } from 'node:crypto';
+import type { Key, KeyRing } from './keys.js';
 import type { Algorithm } from './options.js';
 
 export type TokenType = 'session' | 'access' | 'refresh';
@@ -43,6 +45,13 @@ export interface CodecOptions {
   clockTolerance: number;
   maxTokenBytes: number;
   cacheSize: number;
+  /**
+   * The longest `exp - iat` this server ever signs, per type (before `clockTolerance`): a genuine
+   * token claiming more was signed under other settings or with a leaked key, never by this server.
+   */
+  maxLifetime: Readonly<Record<TokenType, number>>;
+  /** A kid this keyring lacks: the key, if re-reading the keys finds it (generated, rotating keyrings only). */
+  unknownKid?: (kid: string) => Promise<Key | undefined>;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}$/;
@@ -94,13 +103,15 @@ export class TokenCodec {
       if (err instanceof joseErrors.JWTExpired) {
         // jose checks the signature and every other claim before it reports expiry.
         const claims = toClaims(err.payload);
-        if (claims) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims };
-        return { ok: false, code: 'TOKEN_INVALID', reason: 'claims' };
+        if (claims && !this.tooLong(type, claims)) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims };
+        return { ok: false, code: 'TOKEN_INVALID', reason: claims ? 'lifetime' : 'claims' };
       }
       return { ok: false, code: 'TOKEN_INVALID', reason: reasonOf(err) };
     }
     const claims = toClaims(payload);
     if (claims === null) return { ok: false, code: 'TOKEN_INVALID', reason: 'claims' };
+    // Checked before caching, so the cache only ever answers for tokens within the bound.
+    if (this.tooLong(type, claims)) return { ok: false, code: 'TOKEN_INVALID', reason: 'lifetime' };
     if (this.o.cacheSize > 0) {
       if (cache.size >= this.o.cacheSize) cache.delete(cache.keys().next().value as string);
       cache.set(token, claims);
@@ -114,16 +125,22 @@ export class TokenCodec {
     return v.ok || v.code === 'TOKEN_EXPIRED' ? v.claims : null;
   }
 
+  private tooLong(type: TokenType, c: Claims): boolean {
+    return c.exp - c.iat > this.o.maxLifetime[type] + this.o.clockTolerance;
+  }
+
   private checkTimes(c: Claims, now: number, tol: number): VerifyResult {
     if (c.exp <= now - tol) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims: c };
     if (c.iat > now + tol) return { ok: false, code: 'TOKEN_INVALID', reason: 'iat-future' };
     return { ok: true, claims: c };
   }
 
-  private keyFor(header: JWTHeaderParameters): Uint8Array {
-    const key = typeof header.kid === 'string' ? this.ring.byKid.get(header.kid) : undefined;
+  /** The verifying key the header names: only by kid, and only of the one configured algorithm (jose pins `alg` and checks the key's type). */
+  private async keyFor(header: JWTHeaderParameters): Promise<Uint8Array | KeyObject> {
+    const kid = typeof header.kid === 'string' ? header.kid : undefined;
+    const key = kid === undefined ? undefined : (this.ring.byKid.get(kid) ?? (await this.o.unknownKid?.(kid)));
     if (!key) throw new UnknownKid();
-    return key.material;
+    return key.verify;
   }
 }
 

@@ -42,7 +42,27 @@ export interface User {
   id: string;
 }
 
-export type SessionKind = 'session' | 'api';
+/**
+ * What the app hands over beside the user (an upstream OAuth token, say): from `verifyCredentials`
+ * as `{ user, credentials }`, or `issue(..., { credentials })`. Kept only sealed (`safePassword`),
+ * readable server-side only, with `session.credentials()`; never in a cookie, a reply, an event or
+ * a log. JSON, like `User`; declare its fields the same way (`interface Credentials { ... }`).
+ */
+export interface Credentials {
+  [key: string]: JsonValue | undefined;
+}
+
+/** What `verifyCredentials` may return for a good password: the user, or the user with credentials. */
+export type Verified = User | { user: User; credentials?: Credentials | null };
+
+/** `issue()`'s options. */
+export interface IssueOptions {
+  /** Kept only sealed beside the session (needs `safePassword`); `session.credentials()` reads them. */
+  credentials?: Credentials | null;
+}
+
+/** `session`: a login; `api`: an API token (`tsr_…`); `job`: a job token (`tsj_…`). */
+export type SessionKind = 'session' | 'api' | 'job';
 
 /** What `req.tessera` / `ctx.state.tessera` / `request.tessera` holds for an authenticated request. */
 export interface Session {
@@ -58,6 +78,15 @@ export interface Session {
   readonly expiresAt: number | null;
   /** Epoch seconds the session itself ends at the latest (refresh token / record expiry). */
   readonly sessionExpiresAt: number | null;
+  /**
+   * Scoped API tokens and job tokens: what the token may do (`'admin'`, `'jobs'`, the app's own
+   * names); a job token's list is empty. Absent: everything its user may (logins, unscoped API tokens).
+   */
+  readonly scopes?: readonly string[];
+  /** Job tokens: the job the token was made for. */
+  readonly jobId?: string;
+  /** The credentials handed over at login (`Credentials`), opened from the seal; null when none. Server-side only: never serialized with the session. */
+  credentials(): Credentials | null;
 }
 
 /**
@@ -77,4 +106,5 @@ export interface Rejection {
   readonly request: HttpRequest;
 }
 
-export type RouteName = 'login' | 'refresh' | 'logout' | 'session';
+/** `jwks`: only with an asymmetric `algorithm` (EdDSA, ES256). `createJob` (POST /jobs), `revokeJob` (DELETE /jobs/:jobId): unless `jobs: false`. */
+export type RouteName = 'login' | 'refresh' | 'logout' | 'session' | 'jwks' | 'createJob' | 'revokeJob';

@@ -26,7 +26,7 @@ describe('kidOf and the keyring', () => {
     const ring = buildKeyRing([SECRET, OTHER_SECRET, SECRET]);
     expect(ring.signing.kid).toBe(kidOf(SECRET));
     expect([...ring.byKid.keys()]).toEqual([kidOf(SECRET), kidOf(OTHER_SECRET)]);
-    expect(Buffer.from(ring.byKid.get(kidOf(OTHER_SECRET))!.material).toString()).toBe(OTHER_SECRET);
+    expect(Buffer.from(ring.byKid.get(kidOf(OTHER_SECRET))!.material as Uint8Array).toString()).toBe(OTHER_SECRET);
   });
 
   it('generateSecret: 256 random bits, base64url', () => {

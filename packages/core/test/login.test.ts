@@ -43,7 +43,7 @@ describe('routes: which drop-in route a path names (adapter kit)', () => {
   it('matches methods and paths below the prefix, a trailing slash allowed', () => {
     const kit = adapterKit(createTessera({ secret: SECRET, store: new MemoryStore() }), () => new MemoryStore());
     expect(kit.prefix).toBe('/auth');
-    expect(kit.routeNames).toEqual(['login', 'refresh', 'logout', 'session']);
+    expect(kit.routeNames).toEqual(['login', 'refresh', 'logout', 'session', 'createJob', 'revokeJob']);
     expect(kit.matchRoute('POST', '/login')).toBe('login');
     expect(kit.matchRoute('POST', '/login/')).toBe('login');
     expect(kit.matchRoute('GET', '/login')).toBeNull();
@@ -55,11 +55,24 @@ describe('routes: which drop-in route a path names (adapter kit)', () => {
     expect(kit.matchRoute('POST', '/session')).toBeNull();
     expect(kit.matchRoute('POST', '/login/x')).toBeNull();
     expect(kit.matchRoute('POST', '/')).toBeNull();
+    expect(kit.matchRoute('POST', '/jobs')).toBe('createJob');
+    expect(kit.matchRoute('POST', '/jobs/')).toBe('createJob');
+    expect(kit.matchRoute('DELETE', '/jobs/nightly-42')).toBe('revokeJob');
+    expect(kit.matchRoute('GET', '/jobs')).toBeNull();
+    expect(kit.matchRoute('DELETE', '/jobs')).toBeNull();
+    expect(kit.matchRoute('DELETE', '/jobs/a/b')).toBeNull();
+  });
+
+  it('no job routes with jobs: false', () => {
+    const kit = adapterKit({ secret: SECRET, jobs: false }, () => new MemoryStore());
+    expect(kit.routeNames).toEqual(['login', 'refresh', 'logout', 'session']);
+    expect(kit.matchRoute('POST', '/jobs')).toBeNull();
+    expect(kit.matchRoute('DELETE', '/jobs/nightly-42')).toBeNull();
   });
 
   it('no refresh route when refreshable is false', () => {
     const kit = adapterKit({ secret: SECRET, refreshable: false }, () => new MemoryStore());
-    expect(kit.routeNames).toEqual(['login', 'logout', 'session']);
+    expect(kit.routeNames).toEqual(['login', 'logout', 'session', 'createJob', 'revokeJob']);
     expect(kit.matchRoute('POST', '/refresh')).toBeNull();
   });
 

@@ -13,6 +13,7 @@ function resolvedAt(r: ResolvedOptions, path: string): unknown {
   if (path === 'csrf') return r.csrf !== false;
   if (path === 'csrf.trustedOrigins') return r.csrf === false ? undefined : [...r.csrf.trustedOrigins];
   if (path === 'refreshReuse') return r.refreshReuse !== undefined;
+  if (path === 'jobs') return r.jobs !== undefined;
   let v: unknown = r;
   for (const p of path.split('.')) v = (v as Record<string, unknown>)[p];
   return v;
@@ -57,6 +58,8 @@ describe('options', () => {
       verifyCredentials: undefined,
       tenant: undefined,
       onEvent: undefined,
+      loginThrottle: { limit: 10, window: 900 },
+      refreshThrottle: { limit: 100, window: 900 },
     });
     expect(o.cookie).toEqual({ name: 'tessera', httpOnly: true, secure: 'auto', sameSite: 'lax', path: '/', domain: undefined, persistence: 'persistent' });
     expect(o.refreshCookie).toEqual({ name: 'tessera-refresh', httpOnly: true, secure: 'auto', sameSite: 'lax', path: '/auth', domain: undefined, persistence: 'persistent' });
@@ -108,6 +111,8 @@ describe('options', () => {
       [{ refreshReuse: { graceSeconds: 1.5 } }, 'refreshReuse.graceSeconds'],
       [{ idleTimeout: true }, 'idleTimeout'],
       [{ absoluteTimeout: '-5' }, 'absoluteTimeout'],
+      [{ maxSessionsPerUser: true }, 'maxSessionsPerUser'],
+      [{ maxSessionsPerUser: 1.5 }, 'maxSessionsPerUser'],
       [{ touchInterval: 'often' }, 'touchInterval'],
       [{ bindClientIp: true }, 'bindClientIp'],
       [{ bindClientIp: 'strict' }, 'bindClientIp'],
@@ -128,11 +133,23 @@ describe('options', () => {
       [{ refreshCookie: { domain: ';' } }, 'refreshCookie.domain'],
       [{ refreshCookie: { sameSite: 'x' } }, 'refreshCookie.sameSite'],
       [{ refreshCookie: { persistence: 'x' } }, 'refreshCookie.persistence'],
+      [{ keys: 'not a key' }, 'keys'],
+      [{ algorithm: 'ES256', keys: ['-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIGw4kDKNfhHNaUdJPeoZZBz8l0qYgK8xA6tj0yuAMCAB\n-----END PRIVATE KEY-----\n'] }, 'keys'],
+      [{ algorithm: 'RS256' }, 'algorithm'],
       [{ tokenInLoginBody: 'true' }, 'tokenInLoginBody'],
+      [{ bearerSessions: 'api-only' }, 'bearerSessions'],
+      [{ jobs: true }, 'jobs'],
+      [{ jobs: { ttl: 0 } }, 'jobs.ttl'],
+      [{ jobs: { ttl: '8d' } }, 'jobs.ttl'], // longer than the default maxTtl
+      [{ jobs: { maxTtl: 'a week' } }, 'jobs.maxTtl'],
       [{ clockTolerance: -1 }, 'clockTolerance'],
       [{ store: {} }, 'store'],
       [{ storeTimeout: 0 }, 'storeTimeout'],
       [{ verifyCredentials: 'admin' }, 'verifyCredentials'],
+      [{ safePassword: 'x'.repeat(31) }, 'safePassword'],
+      [{ safePassword: ['y'.repeat(32), 'é'.repeat(20)] }, 'safePassword[1]'],
+      [{ safePassword: [] }, 'safePassword'],
+      [{ safePassword: 'a shared secret of 32 characters!', secret: 'a shared secret of 32 characters!' }, 'safePassword'],
       [{ tenant: {} }, 'tenant'],
       [{ onEvent: 1 }, 'onEvent'],
       [{ routes: '/auth' }, 'routes'],
@@ -148,6 +165,11 @@ describe('options', () => {
       [{ trustProxy: 'not-an-address' }, 'trustProxy'],
       [{ trustProxy: ['10.0.0.0/33'] }, 'trustProxy'],
       [{ trustProxy: -1 }, 'trustProxy'],
+      [{ loginThrottle: true }, 'loginThrottle'],
+      [{ loginThrottle: '10' }, 'loginThrottle'],
+      [{ loginThrottle: '0/15m' }, 'loginThrottle'],
+      [{ refreshThrottle: '10/forever' }, 'refreshThrottle'],
+      [{ refreshThrottle: '10/31d' }, 'refreshThrottle'],
       [{ onReject: 'redirect' }, 'onReject'],
       [{ openStore: 'redis://x' }, 'openStore'],
       [{ logger: console.log }, 'logger'],
@@ -198,6 +220,8 @@ describe('options', () => {
     expect(resolveOptions({ csrf: false }).csrf).toBe(false);
     expect(resolveOptions({ csrf: { trustedOrigins: ['https://App.Example.com'] } }).csrf).toEqual({ trustedOrigins: new Set(['https://app.example.com']) });
     expect(resolveOptions({ routes: { prefix: '/api/auth/' } }).prefix).toBe('/api/auth');
+    expect(resolveOptions({ loginThrottle: false, refreshThrottle: false })).toMatchObject({ loginThrottle: false, refreshThrottle: false });
+    expect(resolveOptions({ loginThrottle: ' 3 / 30s ', refreshThrottle: '5/600' })).toMatchObject({ loginThrottle: { limit: 3, window: 30 }, refreshThrottle: { limit: 5, window: 600 } });
     const verify = () => null;
     expect(resolveOptions({ verifyCredentials: verify }).verifyCredentials).toBe(verify);
     const store = new MemoryStore();
@@ -213,6 +237,21 @@ describe('options', () => {
     }
     // A long string in the wrong place is described, not quoted.
     expect(errorOf({ mode: SECRET }).message).not.toContain(SECRET);
+  });
+
+  it('safePassword: at least 32 characters (not bytes), a keyring as a list, never echoed, never the secret', () => {
+    const short = 'hunter2-hunter2-hunter2-hunter2'; // 31 characters
+    for (const safePassword of [short, ['p'.repeat(32), short]]) {
+      const err = errorOf({ safePassword });
+      expect(err.message).toMatch(/too short \(31 characters\); use at least 32 characters/);
+      expect(err.message).not.toContain('hunter2');
+    }
+    expect(errorOf({ safePassword: 'ü'.repeat(31) }).message).toMatch(/31 characters/); // 62 bytes, still too short
+    expect(resolveOptions({}).safePasswords).toBeUndefined();
+    expect(resolveOptions({ safePassword: 'p'.repeat(32) }).safePasswords).toEqual(['p'.repeat(32)]);
+    expect(resolveOptions({ safePassword: ['n'.repeat(40), 'o'.repeat(32)] }).safePasswords).toEqual(['n'.repeat(40), 'o'.repeat(32)]);
+    const err = errorOf({ secret: [SECRET, 'q'.repeat(32)], safePassword: 'q'.repeat(32) });
+    expect(err.message).toBe('safePassword: must differ from secret');
   });
 
   it('storeTimeout is a duration in seconds that also takes milliseconds', () => {

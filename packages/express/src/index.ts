@@ -3,7 +3,7 @@
  * `auth.routes()` serves login/refresh/logout/session; `auth.requireSession()` guards a route.
  * Works with or without cookie-parser and body parsers.
  */
-import { adapterKit, type AdminRouteOptions, type AuthResult, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type IssueOptions, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
 import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -11,7 +11,7 @@ import { appendCookies, send, toRequest } from './adapt.js';
 import './augment.js'; // carries the `req.tessera` typing into the published declarations
 import { attach, resultOf } from './augment.js';
 
-export type { Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
+export type { Credentials, IssueOptions, Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
 
 export interface GuardOptions {
   /** This guard's own answer to a refusal, instead of the contract reply (e.g. `res.redirect('/login')`). */
@@ -35,9 +35,10 @@ export interface TesseraExpress extends RequestHandler {
   /**
    * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up),
    * sets its cookies on `res` and ends the session the request presented. A failing store
-   * rejects with a TesseraError whose `status` is 503.
+   * rejects with a TesseraError whose `status` is 503. `options.credentials` are kept only sealed
+   * (`safePassword`), readable with `session.credentials()`.
    */
-  issue<U extends User>(req: Request, res: Response, user: U): Promise<Session>;
+  issue<U extends User>(req: Request, res: Response, user: U, options?: IssueOptions): Promise<Session>;
   /** Optional session/API-token administration routes: `app.use('/auth/admin', auth.adminRoutes({ isAdmin }))`. */
   adminRoutes(options?: AdminRouteOptions): RequestHandler;
 }
@@ -86,8 +87,8 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraExpress 
   middleware.routes = () => routes;
   middleware.requireSession = options => guard(options);
   middleware.requireFresh = (options = {}) => guard(options, (req, r) => kit.fresh(toRequest(req), r, options.maxAge));
-  middleware.issue = async (req, res, user) => {
-    const { session, cookies } = await kit.issue(toRequest(req), user);
+  middleware.issue = async (req, res, user, issueOptions) => {
+    const { session, cookies } = await kit.issue(toRequest(req), user, issueOptions);
     appendCookies(res, cookies);
     return session;
   };

@@ -1,4 +1,4 @@
-import type { AuthResult, Rejection, Session, Tessera, User } from '@tessera/core';
+import type { AuthResult, IssueOptions, Rejection, Session, Tessera, User } from '@tessera/core';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 
 export interface GuardOptions {
@@ -20,9 +20,10 @@ export interface TesseraDecorator {
   /**
    * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up), sets
    * its cookies on `reply` and ends the session the request presented. A failing store throws a
-   * TesseraError whose `statusCode` is 503.
+   * TesseraError whose `statusCode` is 503. `options.credentials` are kept only sealed
+   * (`safePassword`), readable with `session.credentials()`.
    */
-  issue<U extends User>(request: FastifyRequest, reply: FastifyReply, user: U): Promise<Session>;
+  issue<U extends User>(request: FastifyRequest, reply: FastifyReply, user: U, options?: IssueOptions): Promise<Session>;
 }
 
 /** Each request's authentication result, kept off the request object (no per-request shape change). */

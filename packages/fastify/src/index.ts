@@ -14,7 +14,7 @@ import { results, type GuardOptions, type TesseraDecorator } from './augment.js'
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
 export type { FreshOptions, GuardOptions, TesseraDecorator } from './augment.js';
-export type { Rejection, User } from '@tessera/core';
+export type { Credentials, IssueOptions, Rejection, User } from '@tessera/core';
 
 export type TesseraFastifyOptions = TesseraOptions & {
   /** Share an existing createTessera() instance instead of passing options. */
@@ -25,7 +25,9 @@ export type TesseraFastifyOptions = TesseraOptions & {
   admin?: AdminRouteOptions & { prefix?: string };
 };
 
-const METHODS: Record<RouteName, 'GET' | 'POST'> = { login: 'POST', refresh: 'POST', logout: 'POST', session: 'GET' };
+const METHODS: Record<RouteName, 'GET' | 'POST' | 'DELETE'> = { login: 'POST', refresh: 'POST', logout: 'POST', session: 'GET', jwks: 'GET', createJob: 'POST', revokeJob: 'DELETE' };
+/** Routes not at `/<name>` below the prefix. */
+const URLS: Partial<Record<RouteName, string>> = { createJob: '/jobs', revokeJob: '/jobs/:jobId' };
 const BODY_LIMIT = 16 * 1024;
 
 /** Bodies reach the core raw, so malformed JSON gets the contract's 400 BAD_REQUEST; framework 4xx errors do too. */
@@ -80,8 +82,8 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
     core: kit.core,
     requireSession: options => guard(options),
     requireFresh: (options = {}) => guard(options, (request, r) => kit.fresh(toRequest(request), r, options.maxAge)),
-    async issue(request, reply, user) {
-      const { session, cookies } = await kit.issue(toRequest(request), user);
+    async issue(request, reply, user, issueOptions) {
+      const { session, cookies } = await kit.issue(toRequest(request), user, issueOptions);
       appendCookies(reply, cookies);
       return session;
     },
@@ -114,7 +116,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
       for (const name of kit.routeNames) {
         child.route({
           method: METHODS[name],
-          url: `/${name}`,
+          url: URLS[name] ?? `/${name}`,
           handler: async (request, reply) => send(reply, await kit.route(name, toRequest(request), results.get(request))),
         });
       }

@@ -3,7 +3,7 @@
  * `app.use(auth.routes())` serves login/refresh/logout/session under the prefix (default /auth);
  * `auth.requireSession()` guards a route.
  */
-import { adapterKit, type AdminRouteOptions, type AuthResult, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
+import { adapterKit, type AdminRouteOptions, type AuthResult, type IssueOptions, type Rejection, type Session, type Tessera, type User } from '@tessera/core/adapter';
 import type { TesseraOptions } from '@tessera/core';
 import { defaultStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
@@ -11,7 +11,7 @@ import { appendCookies, send, toRequest } from './adapt.js';
 import './augment.js'; // carries the `ctx.state.tessera` typing into the published declarations
 import { results } from './augment.js';
 
-export type { Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
+export type { Credentials, IssueOptions, Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
 
 export interface GuardOptions {
   /** This guard's own answer to a refusal, instead of the contract reply (e.g. `ctx.redirect('/login')`). */
@@ -34,9 +34,10 @@ export interface TesseraKoa extends Middleware {
   /**
    * Starts a session for a user your code authenticated (SSO callback, HTTP Basic, sign-up),
    * sets its cookies and ends the session the request presented. A failing store throws a
-   * TesseraError whose `status` is 503.
+   * TesseraError whose `status` is 503. `options.credentials` are kept only sealed (`safePassword`),
+   * readable with `session.credentials()`.
    */
-  issue<U extends User>(ctx: Context, user: U): Promise<Session>;
+  issue<U extends User>(ctx: Context, user: U, options?: IssueOptions): Promise<Session>;
   /** Optional session/API-token administration routes under `prefix` (default `/auth/admin`). */
   adminRoutes(options?: AdminRouteOptions & { prefix?: string }): Middleware;
 }
@@ -93,8 +94,8 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
 
   middleware.requireSession = options => guard(options);
   middleware.requireFresh = (options = {}) => guard(options, (ctx, r) => kit.fresh(toRequest(ctx), r, options.maxAge));
-  middleware.issue = async (ctx, user) => {
-    const { session, cookies } = await kit.issue(toRequest(ctx), user);
+  middleware.issue = async (ctx, user, issueOptions) => {
+    const { session, cookies } = await kit.issue(toRequest(ctx), user, issueOptions);
     appendCookies(ctx, cookies);
     return session;
   };

@@ -27,8 +27,10 @@ import {
 import { ConfigError } from '@tessera/core';
 import {
   checkLimit,
+  COUNTER_KEY_RE,
   StoreError,
   isLive,
+  type HitResult,
   type ListPage,
   type ListQuery,
   type RevokeWhere,
@@ -40,6 +42,7 @@ import { errorName, isConditionFailure, toStoreError } from './lib/errors.js';
 import { Expr } from './lib/expr.js';
 import {
   SECRET_KEY,
+  counterKey,
   familyKey,
   fromAttr,
   idOfKey,
@@ -394,6 +397,27 @@ export class DynamoDbStore implements TokenStore {
   async rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     if (this.closed) throw new StoreError('dynamodb store is closed');
     if (!validId(usedId)) return { status: 'conflict', current: null };
+    // The successor first, unreachable until the claim links it: a claim that commits then always
+    // points at a stored record, even when its answer is lost (a reset, a partition). The client's
+    // retry with the same token gets that head within grace, as with a store whose rotation is one
+    // atomic step, instead of a dangling `replacedBy` the core must take for reuse
+    // (REFRESH_REUSED, the login revoked).
+    await this.put(next);
+    const result = await this.claim(usedId, next, now);
+    // Not linked (another caller won, or the record is not rotatable): nothing written. Should
+    // the delete fail, the orphan is harmless: no token for it was ever signed.
+    if (result.status === 'conflict' && result.current?.replacedBy !== next.id) await this.discard(next).catch(() => {});
+    return result;
+  }
+
+  /** Deletes a successor that no claim links to (its record and index items). */
+  private async discard(next: TokenRecord): Promise<void> {
+    const keys = [recordKey(next.id), ...indexItems(next).map(i => ({ pk: i.pk!, sk: i.sk! }))];
+    await this.batchWrite('rotate', keys.map(Key => ({ DeleteRequest: { Key } })));
+  }
+
+  /** The compare-and-set on the used record, its successor already stored. */
+  private async claim(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     for (let attempt = 0; attempt < 5; attempt++) {
       // The claim: one conditional UpdateItem; exactly one concurrent caller passes it.
       const claim = new Expr();
@@ -418,6 +442,9 @@ export class DynamoDbStore implements TokenStore {
       // after all (it appeared, or was put again, in between), claim again: a conflict is only
       // reported with a record that explains it.
       const current = await this.get(usedId);
+      // Our own claim: an earlier attempt of this call committed it, but its answer was lost and
+      // the SDK sent the claim again (`next.id` is new and known to this call only): a win.
+      if (current !== null && current.replacedBy === next.id && current.rotatedAt === now) return this.completeRotation(usedId, next, now);
       if (current === null || !isLive(current, now) || current.rotatedAt != null) return { status: 'conflict', current };
     }
     throw new StoreError('dynamodb store: rotate did not settle (record changing under concurrent writes)');
@@ -448,30 +475,83 @@ export class DynamoDbStore implements TokenStore {
   }
 
   /**
-   * After a won claim: store the successor, then re-read the used record. A family or subject
+   * A fixed-window attempt counter item (`C#<key>`). Counting is one conditional UpdateItem: `ADD
+   * hits :by` (creating the item, with its window, when absent) on condition that the window is
+   * still open at `now`, so concurrent hits each get their own count. A window that has ended is
+   * replaced by a conditional PutItem (on condition it is still ended: of concurrent restarters one
+   * wins, the others count on its window). Taking back (`by` < 0) is an ADD conditional on an open
+   * window and a count of at least -by; reading is a consistent GetItem. The `ttl` attribute lets
+   * DynamoDB delete ended counters; `purgeExpired` also drops them.
+   */
+  async hit(key: string, windowSeconds: number, now: number, by = 1): Promise<HitResult> {
+    if (this.closed) throw new StoreError('dynamodb store is closed');
+    if (!COUNTER_KEY_RE.test(key)) throw new StoreError('dynamodb store: counter key must be [A-Za-z0-9:_-]');
+    const Key = counterKey(key);
+    const read = async (): Promise<HitResult> => {
+      const res = await this.must<{ Item?: Item }>('hit', new GetItemCommand({ TableName: this.table, Key, ConsistentRead: true }));
+      const resetAt = Number(res.Item?.resetAt?.N);
+      const hits = Number(res.Item?.hits?.N);
+      return Number.isSafeInteger(resetAt) && resetAt > now && Number.isSafeInteger(hits) ? { count: Math.max(0, hits), resetAt } : { count: 0, resetAt: now };
+    };
+    const out = (attrs: Item | undefined): HitResult => ({ count: Number(attrs?.hits?.N ?? 0), resetAt: Number(attrs?.resetAt?.N ?? now) });
+    if (by === 0) return read();
+    if (by < 0) {
+      const e = new Expr();
+      const res = await this.send<{ Attributes?: Item }>(
+        'hit',
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key,
+          UpdateExpression: `ADD ${e.n('hits')} ${e.num(by)}`,
+          ConditionExpression: `${e.n('resetAt')} > ${e.num(now)} AND ${e.n('hits')} >= ${e.num(-by)}`,
+          ReturnValues: 'ALL_NEW',
+          ...e.attrs,
+        }),
+        true,
+      );
+      return res === 'condition' ? read() : out(res.Attributes);
+    }
+    const resetAt = now + windowSeconds;
+    const ttl = ttlOf(resetAt, this.ttlMargin)!;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = new Expr();
+      const counted = await this.send<{ Attributes?: Item }>(
+        'hit',
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key,
+          UpdateExpression: `SET ${e.n('resetAt')} = if_not_exists(${e.n('resetAt')}, ${e.num(resetAt)}), ${e.n('ttl')} = if_not_exists(${e.n('ttl')}, ${e.num(ttl)}) ADD ${e.n('hits')} ${e.num(by)}`,
+          ConditionExpression: `attribute_not_exists(${e.n('pk')}) OR ${e.n('resetAt')} > ${e.num(now)}`,
+          ReturnValues: 'ALL_NEW',
+          ...e.attrs,
+        }),
+        true,
+      );
+      if (counted !== 'condition') return out(counted.Attributes);
+      // The window has ended: start a new one, unless another hit just did (then count on it).
+      const r = new Expr();
+      const restarted = await this.send(
+        'hit',
+        new PutItemCommand({
+          TableName: this.table,
+          Item: { ...Key, hits: { N: String(by) }, resetAt: { N: String(resetAt) }, ttl: { N: String(ttl) } },
+          ConditionExpression: `attribute_exists(${r.n('pk')}) AND NOT (${r.n('resetAt')} > ${r.num(now)})`,
+          ...r.attrs,
+        }),
+        true,
+      );
+      if (restarted !== 'condition') return { count: by, resetAt };
+    }
+    throw new StoreError('dynamodb store: hit did not settle (counter changing under concurrent writes)');
+  }
+
+  /**
+   * After a won claim (the successor stored before it), re-read the used record. A family or subject
    * revoke that ran concurrently either shows up on the used record here (the successor is then
    * revoked too) or ran its final index query after the successor's index items existed (and
    * revoked it itself), so no successor outlives a revoke of its family.
    */
   private async completeRotation(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
-    try {
-      await this.put(next);
-    } catch (err) {
-      // Undo the claim so the client can retry with the same token instead of tripping reuse detection.
-      const e = new Expr();
-      await this.send(
-        'rotate',
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: recordKey(usedId),
-          UpdateExpression: `REMOVE ${e.n('rotatedAt')}, ${e.n('replacedBy')}`,
-          ConditionExpression: `${e.n('replacedBy')} = ${e.s(next.id)} AND ${e.n('rotatedAt')} = ${e.num(now)}`,
-          ...e.attrs,
-        }),
-        true,
-      ).catch(() => {});
-      throw err;
-    }
     let after: TokenRecord | null;
     try {
       after = await this.get(usedId);
@@ -800,6 +880,7 @@ export class DynamoDbStore implements TokenStore {
       );
       const dead: Item[] = [];
       const orphanCandidates: Item[] = [];
+      const endedCounters: Item[] = [];
       for (const item of res.Items ?? []) {
         const pk = item.pk?.S ?? '';
         if (pk.startsWith('R#')) {
@@ -809,6 +890,9 @@ export class DynamoDbStore implements TokenStore {
         } else if (pk.startsWith('S#') || pk.startsWith('F#')) {
           const exp = item.expiresAt?.N !== undefined ? Number(item.expiresAt.N) : null;
           if (exp !== null && exp <= now) orphanCandidates.push(item);
+        } else if (pk.startsWith('C#')) {
+          const reset = item.resetAt?.N !== undefined ? Number(item.resetAt.N) : null;
+          if (reset !== null && reset <= now) endedCounters.push(item);
         }
       }
       await eachLimit(dead, PARALLEL, async item => {
@@ -855,6 +939,15 @@ export class DynamoDbStore implements TokenStore {
           );
         });
       }
+      // Ended attempt counters (not counted: they are not records); only if still ended, as a hit may have restarted one.
+      await eachLimit(endedCounters, PARALLEL, async item => {
+        const e = new Expr();
+        await this.send(
+          'purgeExpired',
+          new DeleteItemCommand({ TableName: this.table, Key: { pk: item.pk!, sk: item.sk! }, ConditionExpression: `${e.n('resetAt')} <= ${e.num(now)}`, ...e.attrs }),
+          true,
+        );
+      });
       start = res.LastEvaluatedKey;
     } while (start);
     return deleted;

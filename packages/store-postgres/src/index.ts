@@ -6,8 +6,10 @@
 import pg from 'pg';
 import { ConfigError } from '@tessera/core';
 import {
+  COUNTER_KEY_RE,
   StoreError,
   isLive,
+  type HitResult,
   type ListPage,
   type ListQuery,
   type RevokeWhere,
@@ -32,6 +34,11 @@ export interface PostgresStoreOptions {
   connectionTimeoutMs?: number;
   /** Size of the owned pool. Default 10. */
   maxConnections?: number;
+}
+
+interface CounterRow {
+  count: string;
+  reset_at: string;
 }
 
 /** Rows per DELETE in `purgeExpired`. */
@@ -104,9 +111,11 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Creates the records table, its indexes and the meta table (instance secret) if missing.
+   * Creates the records table, its indexes, the meta table (instance secret) and the attempt
+   * counters table if missing (run it again after upgrading: it adds what a newer version needs).
    * Idempotent and safe to run from several processes at once (serialised by an advisory lock).
-   * Nothing else ever creates schema.
+   * Nothing else creates schema, except `hit`, which creates the counters table on first use when a
+   * table set up by an earlier version lacks it.
    */
   async setup(): Promise<void> {
     if (this.closed) throw new StoreError('postgres store is closed');
@@ -194,6 +203,41 @@ export class PostgresStore implements TokenStore {
     return res.rowCount === 1;
   }
 
+  private countersTable: Promise<void> | undefined;
+
+  /** Attempt counters live in `<table>_counters` (created by `setup()`, or on first use after an upgrade): an upsert to count, an UPDATE to take back, a SELECT to read. */
+  async hit(key: string, windowSeconds: number, now: number, by = 1): Promise<HitResult> {
+    if (!COUNTER_KEY_RE.test(key)) throw new StoreError('postgres store: counter key must be [A-Za-z0-9:_-]');
+    const run = () =>
+      by > 0
+        ? this.query<CounterRow>('hit', this.sql.counterHit, [key, windowSeconds, now, by])
+        : by < 0
+          ? this.query<CounterRow>('hit', this.sql.counterTake, [key, now, by])
+          : this.query<CounterRow>('hit', this.sql.counterRead, [key, now]);
+    let res: pg.QueryResult<CounterRow>;
+    try {
+      res = await run();
+    } catch (err) {
+      // A table set up by a version without counters: logins must not stop on upgrade, so the
+      // counters table (and only it) is created here, once, then the hit is retried. Without
+      // the right to create it, this stays a store failure naming the fix.
+      if ((err as { cause?: { code?: unknown } }).cause?.code !== '42P01') throw err;
+      // Only beside a records table: before setup() nothing is created (the records query fails first).
+      await this.query('hit', this.sql.tableExists, []);
+      this.countersTable ??= this.query('setup', this.sql.counterTable, []).then(
+        () => undefined,
+        (e: unknown) => {
+          this.countersTable = undefined;
+          throw new StoreError(`postgres store: the attempt counters table is missing and could not be created (run setup()): ${(e as Error).message}`);
+        },
+      );
+      await this.countersTable;
+      res = await run();
+    }
+    const row = res.rows[0];
+    return row ? { count: Number(row.count), resetAt: Number(row.reset_at) } : { count: 0, resetAt: now };
+  }
+
   /**
    * One UPDATE … WHERE revoked_at IS NULL. For subject / family / all it is repeated until it
    * changes nothing: under READ COMMITTED a statement that waited for a row lock (a concurrent
@@ -241,15 +285,22 @@ export class PostgresStore implements TokenStore {
     return { records, cursor: more ? page[page.length - 1]!.id : null };
   }
 
-  /** Deletes revoked and expired records, PURGE_BATCH rows per statement; returns the total. */
+  /** Deletes revoked and expired records, PURGE_BATCH rows per statement, and ended attempt counters; returns the records deleted. */
   async purgeExpired(now: number): Promise<number> {
     let total = 0;
     for (;;) {
       const res = await this.query('purgeExpired', this.sql.purgeBatch, [now, PURGE_BATCH]);
       const n = res.rowCount ?? 0;
       total += n;
-      if (n < PURGE_BATCH) return total;
+      if (n < PURGE_BATCH) break;
     }
+    try {
+      await this.query('purgeExpired', this.sql.counterPurge, [now]);
+    } catch (err) {
+      // A schema set up before counters existed: purging records must not depend on them.
+      if ((err as { cause?: { code?: unknown } }).cause?.code !== '42P01') throw err;
+    }
+    return total;
   }
 
   async initSecret(candidate: string): Promise<string> {

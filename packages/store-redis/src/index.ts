@@ -5,19 +5,23 @@
  * or connects itself from a `redis://` / `rediss://` URL.
  *
  * Keys (prefix default `tessera:`):
- *   `<prefix>r:<id>`       record JSON, expiring at its `expiresAt` (no TTL when null)
+ *   `<prefix>r:<id>`       record JSON, expiring two minutes after its `expiresAt` (no TTL when null;
+ *                          see KEY_MARGIN_SECONDS: the caller's `now` judges expiry, Redis collects)
  *   `<prefix>s:<subject>`  set of record ids of one user
  *   `<prefix>f:<family>`   set of the other record ids of one login (refresh tokens); the login's
  *                          root record, whose id is the family (the session), is not listed
  *   `<prefix>secret`       the auto-generated instance secret (SET NX)
  *   `<prefix>m:<key>`      a meta value (getMeta / setMeta)
+ *   `<prefix>c:<key>`      an attempt counter (hit): a hash { count, resetAt }, expiring with its window
  */
 import { ConfigError } from '@tessera/core';
 import {
   checkLimit,
+  COUNTER_KEY_RE,
   StoreError,
   freezeRecord,
   matchesQuery,
+  type HitResult,
   type ListPage,
   type ListQuery,
   type RevokeWhere,
@@ -27,7 +31,7 @@ import {
 } from '@tessera/core/store';
 import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
-import { CLEAN_INDEX, COUNT, COUNT_REUSE, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
+import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
 
@@ -41,7 +45,7 @@ export interface RedisStoreOptions {
   url?: string;
   /** Key prefix, so several apps can share one Redis. Default `tessera:`. */
   prefix?: string;
-  /** Milliseconds to wait for the TCP/TLS connection (URL only). Default 2000. */
+  /** Milliseconds to wait for the connection, TCP/TLS and handshake (URL only). Default 2000. */
   connectTimeoutMs?: number;
 }
 
@@ -269,6 +273,15 @@ export class RedisStore implements TokenStore {
     return this.run('countReuse', async () => Number(await this.eval(COUNT_REUSE, [id, String(limit)])) === 1);
   }
 
+  /** One script: read the window, then HINCRBY, or start a window (HSET + EXPIRE), atomically. */
+  hit(key: string, windowSeconds: number, now: number, by = 1): Promise<HitResult> {
+    return this.run('hit', async () => {
+      if (!COUNTER_KEY_RE.test(key)) throw new StoreError('redis store: counter key must be [A-Za-z0-9:_-]');
+      const reply = toArray(await this.eval(HIT, [key, String(windowSeconds), String(now), String(by)]));
+      return { count: Number(reply[0]), resetAt: Number(reply[1]) };
+    });
+  }
+
   revoke(where: RevokeWhere, now: number): Promise<number> {
     return this.run('revoke', async () => {
       const at = String(now);
@@ -313,8 +326,8 @@ export class RedisStore implements TokenStore {
   }
 
   /**
-   * Redis drops records at their `expiresAt` by itself; this deletes the records that are
-   * revoked or expired at `now` (but still held), and index members whose record is gone.
+   * Redis drops records two minutes after their `expiresAt` by itself; this deletes the records
+   * that are revoked or expired at `now` (but still held), and index members whose record is gone.
    * Returns how many records it deleted.
    */
   purgeExpired(now: number): Promise<number> {

@@ -33,7 +33,9 @@ export interface MountSetup {
  *   names the user; none: 401 `BASIC_LOGIN_FAILED` (`{ error: { code: 'LOGIN_FAILED', message:
  *   'Invalid credentials.' } }`), written by the app. Else `issue(...)` then 200 `{ user }`; a rejected
  *   issue goes to the framework's error handling (Express error middleware, Koa try/catch, Fastify
- *   setErrorHandler), which answers `err.status ?? 500` with `{ error: { code: err.code, message: err.message } }`;
+ *   setErrorHandler), which answers `err.status ?? 500` with `{ error: { code: err.code, message: err.message } }`.
+ *   `issue` gets `basicIssueOptions(X-Upstream-Token header)` (fixtures) as its options;
+ * - GET /api/credentials (guarded): `{ digest: credentialsDigest(session) }` (fixtures);
  * - POST /api/sensitive, guarded by `requireFresh()`: `{ ok: true }`;
  * - GET /page, guarded by `requireSession({ onReject })` whose onReject redirects 302 to
  *   `/login?reason=<rejection.error.code>`: `{ user }`.

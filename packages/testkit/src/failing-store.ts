@@ -20,7 +20,7 @@ export function failingStore(inner: TokenStore): FailingStore {
       return refused;
     },
   } as unknown as FailingStore;
-  const methods = ['get', 'put', 'touch', 'rotate', 'countReuse', 'revoke', 'list', 'purgeExpired', 'initSecret'] as const;
+  const methods = ['get', 'put', 'touch', 'rotate', 'countReuse', 'revoke', 'list', 'purgeExpired', 'initSecret', 'hit'] as const;
   for (const m of methods) {
     const fn = (inner as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m];
     if (typeof fn !== 'function') continue;

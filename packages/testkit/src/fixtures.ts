@@ -1,4 +1,5 @@
-import { kidOf, type User } from '@tessera/core';
+import { createHash } from 'node:crypto';
+import { kidOf, type IssueOptions, type Session, type User } from '@tessera/core';
 
 export const SECRET = 'conformance-secret-0123456789-abcdefghijklmnop';
 export const SECRET_KID = kidOf(SECRET);
@@ -28,6 +29,17 @@ export function basicLogin(header: string | undefined): FixtureUser | null {
   const name = decoded.slice(0, colon);
   const entry = Object.hasOwn(USERS, name) ? USERS[name] : undefined;
   return entry && entry.password === decoded.slice(colon + 1) ? entry.user : null;
+}
+
+/** For the mounts' POST /auth/basic: an `X-Upstream-Token` header is handed to `issue` as `{ credentials: { upstreamToken } }`. */
+export function basicIssueOptions(header: string | undefined): IssueOptions | undefined {
+  return header ? { credentials: { upstreamToken: header } } : undefined;
+}
+
+/** For the mounts' GET /api/credentials: a digest of `session.credentials()` (never the credentials themselves), or null. */
+export function credentialsDigest(session: Session): string | null {
+  const c = session.credentials();
+  return c === null ? null : createHash('sha256').update(JSON.stringify(c)).digest('base64url');
 }
 
 /** The body the mounts answer a bad or missing Basic credential with (the contract's LOGIN_FAILED, written by the app). */

@@ -1,5 +1,5 @@
 export { defineAdapterSuite, isAdmin, listen, cookieHeader, verifyCredentials, USERS, SECRET, SECRET_KID } from './adapter-suite.js';
-export { basicLogin, BASIC_LOGIN_FAILED } from './fixtures.js';
+export { basicLogin, basicIssueOptions, credentialsDigest, BASIC_LOGIN_FAILED } from './fixtures.js';
 export type { FixtureUser } from './fixtures.js';
 export type { Mount, MountSetup, SuiteContext, TestApp, StoreKind } from './adapter-suite.js';
 export { fakeClock } from './clock.js';

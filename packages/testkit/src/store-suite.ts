@@ -16,6 +16,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/glo
 import { isLive, isStoreError, type RecordKind, type RotateResult, type TokenRecord, type TokenStore } from '@tessera/core/store';
 import { failingStore } from './failing-store.js';
 import { defineBulkCases } from './store-suite-bulk.js';
+import { defineSealedCases } from './store-suite-sealed.js';
+import { defineCounterCases } from './store-suite-counters.js';
 
 export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   /**
@@ -31,6 +33,12 @@ export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
    * column): that case is then left out.
    */
   writeRaw?: (store: S, id: string, raw: string) => Promise<void | false>;
+  /**
+   * The bytes the backend keeps for record `id` (a file, a key's value, a row, an item as JSON),
+   * read bypassing the store; null when absent. Lets the sealed case check that no field of a
+   * sealed user reaches them; without it, the record as the store hands it back is checked.
+   */
+  readRaw?: (store: S, id: string) => Promise<string | null>;
 }
 
 const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label', 'jobId', 'scopes', 'sealed']);
@@ -322,7 +330,7 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
       const past = rec('refresh', { expiresAt: T - 10 });
       await store.put(past);
       const got = await store.get(past.id);
-      // A backend may drop it at once (Redis TTL) or keep it until purged; it is never live.
+      // A backend may drop it once well past its expiry (a TTL, see below) or keep it until purged; it is never live.
       expect(got === null || !isLive(got, T)).toBe(true);
       const next = rec('refresh', { subject: past.subject, family: past.family });
       const res = await store.rotate(past.id, next, T);
@@ -346,6 +354,23 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
       expect((await mustGet(r.id)).rotatedAt ?? null).toBeNull();
       const inTime = rec('refresh', { subject: r.subject, family: r.family });
       await expect(store.rotate(r.id, inTime, T + 99)).resolves.toEqual({ status: 'rotated' });
+    });
+
+    it("is judged by the caller's now, not the backend's clock: a record live at now is read, touched and rotated after the wall clock passed its expiresAt", async () => {
+      // A call that lands a moment after the `now` its request was judged at (whole-second clocks,
+      // a loaded server), or a server whose clock lags the backend's: by its `now` the record is
+      // live. A backend's own expiry (a TTL) may only collect records well after their expiresAt.
+      const now = T - 4;
+      const session = rec('session', { lastSeenAt: now - 10, expiresAt: T - 1 });
+      await store.put(session);
+      expect(normalize(await store.get(session.id))).toEqual(normalize(session));
+      await expect(store.touch(session.id, now, now + 8)).resolves.toBe(true);
+      expect(await mustGet(session.id)).toMatchObject({ lastSeenAt: now, expiresAt: now + 8 });
+      const used = rec('refresh', { expiresAt: T - 1 });
+      await store.put(used);
+      const next = rec('refresh', { subject: used.subject, family: used.family, expiresAt: now + 60 });
+      await expect(store.rotate(used.id, next, now)).resolves.toEqual({ status: 'rotated' });
+      expect(normalize(await store.get(next.id))).toEqual(normalize(next));
     });
   });
 
@@ -618,4 +643,6 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
   });
 
   defineBulkCases({ name, makeStore, store: () => store, now: () => T, rec, normalize, rid, options });
+  defineSealedCases({ store: () => store, rid, options });
+  defineCounterCases({ store: () => store, now: () => T, rec });
 }

@@ -12,6 +12,7 @@ import type { TokenRecord } from '../store.js';
 import type { TokenCodec } from '../token.js';
 import type { AuthResult, HttpRequest } from '../types.js';
 import { API_PREFIX, authenticateApiToken } from './api-tokens.js';
+import { JOB_PREFIX, authenticateJobToken } from './jobs.js';
 import { checkRecord, checkTenant, inWindow, loadSession, maybeTouch, toSession, touchDue } from './checks.js';
 import { rotatePair } from './pair.js';
 import { reissue } from './sliding.js';
@@ -57,7 +58,7 @@ export function authenticateSync(ctx: Context, req: HttpRequest): AuthResult | n
     }
     const checked = checkRecord(ctx, req, claims, record, now);
     if (touchDue(ctx, checked, now)) return null; // the full path writes lastSeenAt
-    return ok(toSession(checked, claims.exp));
+    return ok(toSession(ctx, checked, claims.exp));
   } catch (err) {
     return refuse(ctx, req, err);
   }
@@ -68,6 +69,9 @@ async function run(ctx: Context, req: HttpRequest, c: Credentials, refresh: bool
   const now = ctx.now();
   if (c.bearer !== undefined) {
     if (c.bearer.startsWith(API_PREFIX)) return authenticateApiToken(ctx, req, c.bearer, now);
+    if (c.bearer.startsWith(JOB_PREFIX)) return authenticateJobToken(ctx, req, c.bearer, now);
+    // Refused, not skipped for the cookie: the client meant this header as its credential.
+    if (!ctx.o.bearerSessions) throw reject('TOKEN_INVALID', 'bearer-session', 'none');
     return authenticateToken(ctx, req, c, codec, c.bearer, false, refresh, now);
   }
   if (c.access.status === 'duplicate') throw reject('TOKEN_INVALID', 'duplicate-cookie', 'access');
@@ -104,5 +108,5 @@ async function authenticateToken(ctx: Context, req: HttpRequest, c: Credentials,
     }
   }
   await maybeTouch(ctx, record, now);
-  return ok(toSession(record, claims.exp));
+  return ok(toSession(ctx, record, claims.exp));
 }

@@ -1,12 +1,15 @@
-/** The checks every authenticated request passes, written once for access, sliding, refresh and API tokens. */
+/** The checks every authenticated request passes, written once for access, sliding, refresh, API and job tokens. */
 import { clientIp } from '../client.js';
 import type { Context } from '../context.js';
 import { sameClient } from '../lib/ip.js';
 
 import { reject } from '../reject.js';
+import { openRecord } from '../seal.js';
+import { SessionObject } from '../session.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims } from '../token.js';
 import type { HttpRequest, Session, User } from '../types.js';
+import { JOB_SCOPES } from './scopes.js';
 
 export function checkTenant(ctx: Context, req: HttpRequest, claims: Claims): void {
   const tenantOf = ctx.o.tenant;
@@ -17,7 +20,10 @@ export function checkTenant(ctx: Context, req: HttpRequest, claims: Claims): voi
 export function checkRecord(ctx: Context, req: HttpRequest, claims: Claims, record: TokenRecord | null, now: number): TokenRecord {
   const { sid, sub } = claims;
   if (record === null) throw reject('SESSION_ENDED', 'unknown-session', 'all', sid, sub);
-  if (record.kind !== 'session' || record.subject !== sub) throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
+  if (record.kind !== 'session') throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
+  // Before its fields are believed: a sealed record changed in the store (its subject, say) has ended.
+  openRecord(ctx, record);
+  if (record.subject !== sub) throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
   if ((record.tenant ?? null) !== (claims.tnt ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'access', sid, sub);
   if (record.revokedAt !== null) throw reject('SESSION_ENDED', 'revoked', 'all', sid, sub);
   if (record.expiresAt !== null && record.expiresAt <= now) throw reject('SESSION_ENDED', 'expired', 'all', sid, sub);
@@ -76,15 +82,13 @@ export function claimsFor(record: Pick<TokenRecord, 'family' | 'subject' | 'tena
   return c;
 }
 
-export function toSession(record: TokenRecord, expiresAt: number | null): Session {
-  return {
-    id: record.family,
-    kind: record.kind === 'api' ? 'api' : 'session',
-    user: record.user as User,
-    subject: record.subject,
-    tenant: record.tenant ?? null,
-    createdAt: record.createdAt,
-    expiresAt,
-    sessionExpiresAt: record.expiresAt,
-  };
+/** The session of a record, its user and credentials opened from the seal (`safePassword`). */
+export function toSession(ctx: Context, record: TokenRecord, expiresAt: number | null): Session {
+  const opened = openRecord(ctx, record);
+  const kind = record.kind === 'api' || record.kind === 'job' ? record.kind : 'session';
+  const session = new SessionObject(record, kind, expiresAt, opened ? opened.user : (record.user as User), opened ? opened.credentials : null);
+  // Only tokens with a limited reach carry these: a login and an unscoped API token may do everything their user may.
+  if (record.kind === 'job') Object.assign(session, { scopes: JOB_SCOPES, jobId: record.jobId ?? '' });
+  else if (record.kind === 'api' && record.scopes != null) Object.assign(session, { scopes: Object.freeze([...record.scopes]) });
+  return session;
 }

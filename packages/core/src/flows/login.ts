@@ -5,12 +5,14 @@ import { randomId } from '../lib/random.js';
 import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
-import type { HttpRequest, JsonObject, User } from '../types.js';
+import type { Credentials, HttpRequest, JsonObject, User } from '../types.js';
 import { claimsFor, toSession } from './checks.js';
 import { readJsonBody } from './body.js';
 import { endSessions, presentedSessions } from './presented.js';
+import { reserveLogin } from './throttle.js';
+import { makeRoomForLogin } from './session-cap.js';
 import { readCredentials } from '../credentials.js';
-import { storableUser } from '../lib/json-user.js';
+import { sealable, sealUser, splitVerified } from '../seal.js';
 
 const MAX_CREDENTIAL_LENGTH = 1024;
 
@@ -31,17 +33,20 @@ export async function login(ctx: Context, req: HttpRequest): Promise<Ok & { body
   const input = await readLoginInput(req);
   const verify = ctx.o.verifyCredentials;
   if (!verify) throw reject('LOGIN_FAILED', 'no-verifyCredentials', 'none');
-  const user = await verify(input, req);
+  // Throttled (429) before any password check; only a failure keeps its reserved attempt.
+  const release = await reserveLogin(ctx, req, input.username, peer, ctx.now());
+  const { user, credentials } = splitVerified(await verify(input, req));
   if (user === null || user === undefined) throw reject('LOGIN_FAILED', 'credentials', 'none');
-  return issue(ctx, req, user, peer);
+  await release?.();
+  return issue(ctx, req, user, peer, credentials);
 }
 
 /**
  * Starts a session for a user the app authenticated (the login route, or an SSO callback, HTTP
  * Basic, a sign-up: anything). Stores the record, signs the token(s) and returns the cookies.
  */
-export async function issue(ctx: Context, req: HttpRequest, user: User, peer: string | null = clientIp(ctx, req)): Promise<Ok & { body: JsonObject }> {
-  const stored = storableUser(user);
+export async function issue(ctx: Context, req: HttpRequest, user: User, peer: string | null = clientIp(ctx, req), credentials: Credentials | null = null): Promise<Ok & { body: JsonObject }> {
+  const stored = sealable(ctx, user, credentials).user; // a bad user (or credentials without safePassword) fails before anything is written
   const codec = await ctx.keys.forRequest();
   const o = ctx.o;
   const now = ctx.now();
@@ -53,6 +58,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
   const lifetime = o.mode === 'pair' ? o.refreshTtl : o.ttl;
   const sessionExp = absolute !== null ? Math.min(now + lifetime, absolute) : now + lifetime;
   const tenant = o.tenant ? (o.tenant(req) ?? null) : null;
+  await makeRoomForLogin(ctx, user.id, tenant, now);
   const record: TokenRecord = {
     id: sid,
     kind: 'session',
@@ -62,7 +68,6 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     lastSeenAt: now,
     expiresAt: sessionExp,
     revokedAt: null,
-    user: stored,
   };
   if (tenant !== null) record.tenant = tenant;
   if (absolute !== null) record.absoluteExpiresAt = absolute;
@@ -70,6 +75,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     record.ip = peer;
     if (o.bindClientIp) record.binding = o.bindClientIp;
   }
+  sealUser(ctx, record, stored, credentials);
   const secure = isSecure(ctx, req);
   const body: JsonObject = { user: stored as unknown as JsonObject, expiresAt: sessionExp };
   if (o.mode === 'sliding') {
@@ -77,7 +83,7 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     const token = await codec.sign('session', claimsFor(record, randomId(), now, sessionExp));
     ctx.emit(() => ({ type: 'issued', at: now, kind: 'session', sessionId: sid, subject: user.id, tenant }));
     if (o.tokenInLoginBody) body.token = token;
-    return { ...ok(toSession(record, sessionExp), [ctx.jar.access(token, sessionExp - now, secure, now)], { token }), body };
+    return { ...ok(toSession(ctx, record, sessionExp), [ctx.jar.access(token, sessionExp - now, secure, now)], { token }), body };
   }
   const refresh: TokenRecord = { id: randomId(), kind: 'refresh', subject: user.id, family: sid, createdAt: now, lastSeenAt: now, expiresAt: sessionExp, revokedAt: null };
   if (tenant !== null) refresh.tenant = tenant;
@@ -96,5 +102,5 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     body.refreshToken = refreshToken;
   }
   const cookies = [ctx.jar.access(accessToken, sessionExp - now, secure, now), ctx.jar.refresh(refreshToken, sessionExp - now, secure, now)];
-  return { ...ok(toSession(record, accessExp), cookies, { accessToken, refreshToken }), body };
+  return { ...ok(toSession(ctx, record, accessExp), cookies, { accessToken, refreshToken }), body };
 }

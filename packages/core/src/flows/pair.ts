@@ -17,11 +17,21 @@ import type { Credentials } from '../credentials.js';
 import type { HttpRequest } from '../types.js';
 import { capExpiry, claimsFor, inWindow, loadSession, maybeTouch, toSession } from './checks.js';
 import { API_PREFIX } from './api-tokens.js';
+import { judgeRefreshFailure } from './throttle.js';
 
 /** At most this many `replacedBy` links are followed from a rotated-out token to the head. */
 const MAX_HOPS = 16;
 
+/** Rotates (or judges) a presented refresh token; an unknown or forged one also counts towards its address's limit (throttle.ts). */
 export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCodec, refreshToken: string, now: number): Promise<Ok> {
+  try {
+    return await rotate(ctx, req, codec, refreshToken, now);
+  } catch (err) {
+    throw await judgeRefreshFailure(ctx, req, err, now);
+  }
+}
+
+async function rotate(ctx: Context, req: HttpRequest, codec: TokenCodec, refreshToken: string, now: number): Promise<Ok> {
   const o = ctx.o;
   if (!o.refreshable) throw reject('TOKEN_EXPIRED', 'refresh-disabled', 'none');
   const v = await codec.verify('refresh', refreshToken, now);
@@ -56,7 +66,7 @@ export async function rotatePair(ctx: Context, req: HttpRequest, codec: TokenCod
   const secure = isSecure(ctx, req);
   const cookies = [ctx.jar.access(accessToken, refreshExp - now, secure, now), ctx.jar.refresh(newRefresh, refreshExp - now, secure, now)];
   ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'pair', sessionId: session.id, subject: session.subject, grace }));
-  return ok(toSession({ ...session, expiresAt: sessionExp, lastSeenAt: now }, accessExp), cookies, { accessToken, refreshToken: newRefresh });
+  return ok(toSession(ctx, { ...session, expiresAt: sessionExp, lastSeenAt: now }, accessExp), cookies, { accessToken, refreshToken: newRefresh });
 }
 
 /**
@@ -76,8 +86,12 @@ async function headWithinGrace(ctx: Context, claims: Claims, session: TokenRecor
   return reuseDetected(ctx, claims, now);
 }
 
+/**
+ * Inclusive at `graceSeconds`. Times are whole seconds, so a reuse in the very second of the
+ * rotation is `now - rotatedAt === 0`: `graceSeconds: 0` must mean no grace at all, not that second.
+ */
 function withinGrace(used: TokenRecord, graceSeconds: number, now: number): boolean {
-  return used.rotatedAt != null && used.replacedBy != null && now - used.rotatedAt <= graceSeconds;
+  return graceSeconds > 0 && used.rotatedAt != null && used.replacedBy != null && now - used.rotatedAt <= graceSeconds;
 }
 
 /** The unrotated record at the end of `used`'s `replacedBy` chain, or null (broken, foreign or too long a chain). */
@@ -103,7 +117,8 @@ async function headOf(ctx: Context, used: TokenRecord, family: string, now: numb
  */
 export async function freshPair(ctx: Context, req: HttpRequest, codec: TokenCodec, creds: Credentials, refreshToken: string, now: number): Promise<Ok | null> {
   const o = ctx.o;
-  const access = creds.access.status === 'found' ? creds.access.value : creds.bearer !== undefined && !creds.bearer.startsWith(API_PREFIX) ? creds.bearer : undefined;
+  const bearer = o.bearerSessions && creds.bearer !== undefined && !creds.bearer.startsWith(API_PREFIX) ? creds.bearer : undefined;
+  const access = creds.access.status === 'found' ? creds.access.value : bearer;
   if (access === undefined) return null;
   const a = await codec.verify('access', access, now);
   if (!a.ok || (o.refreshable && inWindow(ctx, a.claims, o.accessTtl, now))) return null;
@@ -115,7 +130,7 @@ export async function freshPair(ctx: Context, req: HttpRequest, codec: TokenCode
   if (used === null || used.kind !== 'refresh' || used.family !== record.id || used.revokedAt !== null || used.rotatedAt != null) return null;
   if (used.expiresAt !== null && used.expiresAt <= now) return null;
   await maybeTouch(ctx, record, now);
-  return ok(toSession(record, a.claims.exp));
+  return ok(toSession(ctx, record, a.claims.exp));
 }
 
 async function reuseDetected(ctx: Context, claims: Claims, now: number): Promise<never> {

@@ -21,7 +21,7 @@ export async function reissue(ctx: Context, req: HttpRequest, codec: TokenCodec,
   const token = await codec.sign('session', claimsFor(record, randomId(), now, exp));
   ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'sliding', sessionId: record.id, subject: record.subject, grace: false }));
   const cookie = ctx.jar.access(token, exp - now, isSecure(ctx, req), now);
-  return ok(toSession({ ...record, expiresAt: exp, lastSeenAt: now }, exp), [cookie], { token });
+  return ok(toSession(ctx, { ...record, expiresAt: exp, lastSeenAt: now }, exp), [cookie], { token });
 }
 
 /** The refresh route in sliding mode: reissue for the authenticated session, whatever the window. */

@@ -12,6 +12,9 @@ export function readBody(req: NodeJS.ReadableStream, limit = 16 * 1024): Promise
       size += buf.length;
       if (size > limit) {
         cleanup();
+        // Still draining: a client that goes away now errors a stream nobody else may listen to (any
+        // stream, not only IncomingMessage, which stays quiet without listeners); that must not crash.
+        req.on('error', () => {});
         req.resume(); // discard the rest
         reject(new RangeError('request body too large'));
         return;

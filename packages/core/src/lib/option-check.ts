@@ -3,6 +3,8 @@ import { compileTrust } from './proxy.js';
 import { ConfigError } from '../errors.js';
 import { childrenOf } from '../option-table.js';
 import { parseDuration } from './duration.js';
+import { readKeys } from './key-material.js';
+import { parseRate, RATE_LIMIT_MAX } from './rate.js';
 import type { OptionEntry, OptionType } from './option-types.js';
 
 /** Describes a bad value without echoing it when it could be a secret. */
@@ -62,8 +64,9 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
       out = v;
       break;
     case 'integer':
+      if (t.off && (v === false || v === 0)) return 0;
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < t.min || v > t.max) {
-        throw new ConfigError(path, `expected an integer from ${t.min} to ${t.max}; got ${describe(v)}`);
+        throw new ConfigError(path, `expected an integer from ${t.min} to ${t.max}${t.off ? ', or false' : ''}; got ${describe(v)}`);
       }
       out = v;
       break;
@@ -92,6 +95,10 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
         if (typeof s !== 'string') throw new ConfigError(where, 'expected a string');
         const bytes = Buffer.byteLength(s, 'utf8');
         // Never echo the secret: only its length.
+        // A password is measured in characters, first (enough of them is enough bytes too).
+        if (t.minChars !== undefined && s.length < t.minChars) {
+          throw new ConfigError(where, `too short (${s.length} characters); use at least ${t.minChars} characters, e.g. 32 random bytes in base64url: node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`);
+        }
         if (bytes < t.minBytes) {
           throw new ConfigError(where, `too short (${bytes} bytes); use at least ${t.minBytes} bytes, e.g. 32 random bytes in base64url: node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`);
         }
@@ -99,6 +106,9 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
       out = [...(list as string[])];
       break;
     }
+    case 'keys':
+      out = readKeys(v, path);
+      break;
     case 'list':
       if (!Array.isArray(v) || v.some(s => typeof s !== 'string')) throw new ConfigError(path, `expected a list of strings; got ${describe(v)}`);
       out = [...v];
@@ -126,6 +136,15 @@ export function checkOption(entry: OptionEntry, v: unknown, path: string = entry
         }
         out = [...(list as string[])];
       } else throw new ConfigError(path, `expected true, false, a hop count, or proxy addresses and subnets; got ${describe(v)}`);
+      break;
+    }
+    case 'rate': {
+      if (v === false) return false;
+      const rate = parseRate(v);
+      if (rate === null) {
+        throw new ConfigError(path, `expected failures per window like "10/15m" (1 to ${RATE_LIMIT_MAX} per 1 second to 30 days), or false; got ${describe(v)}`);
+      }
+      out = rate;
       break;
     }
     case 'store': {

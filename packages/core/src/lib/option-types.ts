@@ -1,7 +1,9 @@
 /** The shape of an option declaration: the kinds of option, a row as written, the entry it becomes (with its `TESSERA_*` name), each kind's resolved value. */
 import type { Logger } from '../logger.js';
 import type { TrustProxy } from './proxy.js';
+import type { Rate } from './rate.js';
 import type { TokenStore } from '../store.js';
+import type { KeyObject } from 'node:crypto';
 
 /** What an option holds. `kind` drives the check (option-check.ts) and the environment parsing in `@tessera/config`. */
 export type OptionType =
@@ -12,7 +14,8 @@ export type OptionType =
   | { readonly kind: 'boolean' }
   /** `true`, `false` or `'auto'`. */
   | { readonly kind: 'booleanOrAuto' }
-  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  /** `off: true` also takes `false` or `0` (resolved as 0, off). */
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number; readonly off?: boolean }
   /**
    * Seconds, or `30s`/`15m`/`12h`/`7d`/`2w`; `ms: true` also takes `500ms` (result may be fractional);
    * `off: true` also takes `false` or `0` (resolved as 0, off).
@@ -22,8 +25,10 @@ export type OptionType =
   | { readonly kind: 'window' }
   /** One of `values`; `anyCase` accepts any letter case (resolved lower case); `off: true` also takes `false`. */
   | { readonly kind: 'enum'; readonly values: readonly string[]; readonly anyCase?: boolean; readonly off?: boolean }
-  /** Secret(s) of at least `minBytes` bytes: a string or a non-empty list (a keyring). Never echoed. */
-  | { readonly kind: 'secrets'; readonly minBytes: number }
+  /** Secret(s) of at least `minBytes` bytes (passwords: also `minChars` characters): a string or a non-empty list (a keyring). Never echoed. */
+  | { readonly kind: 'secrets'; readonly minBytes: number; readonly minChars?: number }
+  /** Signing keys for EdDSA / ES256: PEM or JWK text, a JWK (Set) object or a KeyObject, or a list (a keyring). Never echoed. */
+  | { readonly kind: 'keys' }
   /** A list of strings. */
   | { readonly kind: 'list' }
   | { readonly kind: 'function' }
@@ -31,7 +36,9 @@ export type OptionType =
   /** `false`, or an object with `info`, `warn` and `error` methods (pino, console, Fastify's `app.log`). */
   | { readonly kind: 'logger' }
   /** `true` (every hop), a hop count, or trusted proxy addresses/subnets (a list, or comma-separated). */
-  | { readonly kind: 'trustProxy' };
+  | { readonly kind: 'trustProxy' }
+  /** An attempt limit: `'10/15m'` (failures per window, the window as a duration), or `false` (off). */
+  | { readonly kind: 'rate' };
 
 export type Unit = 'seconds' | 'bytes';
 
@@ -82,12 +89,16 @@ export type KindValue<T> = T extends { kind: 'group' }
               ? V | (T extends { off: true } ? false : never)
               : T extends { kind: 'secrets' | 'list' }
                 ? string[]
+                : T extends { kind: 'keys' }
+                  ? KeyObject[]
                 : T extends { kind: 'store' }
                   ? TokenStore
                   : T extends { kind: 'logger' }
                     ? Logger | false
                     : T extends { kind: 'trustProxy' }
                       ? TrustProxy
+                    : T extends { kind: 'rate' }
+                      ? Rate | false
                   : T extends { kind: 'function' }
                     ? (...args: never[]) => unknown
                     : never;

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { generateSecret } from '../keys.js';
+import { KEYRING_META } from '../keyring.js';
 import { isBulkStore, type BulkStore, type ListPage, type TokenRecord, type TokenStore } from '../store.js';
 import { FAULT_KEY, MIGRATION_KEY, REVOKE_ALL_KEY, readState, redactUrl, writeState, type MigrationPhase, type MigrationState } from './state.js';
 
@@ -85,7 +86,7 @@ const WRITERS = 4;
 const sleep = (ms: number) => (ms > 0 ? new Promise<void>(res => setTimeout(res, ms)) : Promise.resolve());
 const nowSec = () => Math.floor(Date.now() / 1000);
 
-/** The generated signing secret moves with the records, so servers started on the target later accept today's tokens. */
+/** The generated signing secret (and its keyring) move with the records, so servers started on the target later accept today's tokens. */
 async function moveSecret(from: BulkStore, to: BulkStore): Promise<void> {
   if (typeof from.initSecret !== 'function' || typeof to.initSecret !== 'function') return;
   const secret = await from.initSecret(generateSecret());
@@ -94,6 +95,9 @@ async function moveSecret(from: BulkStore, to: BulkStore): Promise<void> {
       'the target store keeps a different generated signing secret, so servers started on it later would refuse the tokens issued today; empty the target first',
     );
   }
+  // Which keys derived from that secret sign and verify: without it the target would start over from the initial key.
+  const keyring = await from.getMeta(KEYRING_META);
+  if (keyring !== null) await to.setMeta(KEYRING_META, keyring);
 }
 
 /** Runs (or resumes) the switch from `from` to `to`; resolves once every server uses only `to`. */

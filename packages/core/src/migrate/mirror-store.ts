@@ -25,7 +25,12 @@ export class MirrorStore implements TokenStore {
     readonly secondary: BulkStore,
     private readonly source: BulkStore,
     private readonly copying: boolean,
-  ) {}
+  ) {
+    // Attempt counters are the primary's alone: short-lived, they are neither mirrored nor copied.
+    if (typeof primary.hit === 'function') this.hit = (key, windowSeconds, now, by) => primary.hit!(key, windowSeconds, now, by);
+  }
+
+  readonly hit?: TokenStore['hit'];
 
   /** Applies `change` to the secondary; a failure there is noted in the source (the copier then undoes the switch) and fails the request. */
   private async mirror(op: string, change: () => Promise<unknown>): Promise<void> {

@@ -18,6 +18,9 @@ export const familyKey = (family: string, id: string): Item => ({ pk: { S: `F#${
 export const SECRET_KEY: Item = { pk: { S: 'M#secret' }, sk: { S: 'M' } };
 /** Meta values (getMeta / setMeta): pk = M#meta, sk = <key>; never the secret's key. */
 export const metaKey = (key: string): Item => ({ pk: { S: 'M#meta' }, sk: { S: key } });
+/** Attempt counters (hit): pk = C#<key>, sk = C; attributes `hits`, `resetAt` and `ttl`. */
+export const COUNTER_SK = 'C';
+export const counterKey = (key: string): Item => ({ pk: { S: `C#${key}` }, sk: { S: COUNTER_SK } });
 
 class Unsupported extends Error {}
 

@@ -53,6 +53,12 @@ export interface Statements {
   secretSelect: string;
   metaUpsert: string;
   metaDelete: string;
+  counterHit: string;
+  counterTake: string;
+  counterRead: string;
+  counterPurge: string;
+  tableExists: string;
+  counterTable: string;
   list(filters: { subject: boolean; kind: boolean; cursor: boolean }): string;
 }
 
@@ -64,6 +70,7 @@ export function statements(t: TableName): Statements {
   const prefix = t.schema === null ? '' : `${q(t.schema)}.`;
   const table = prefix + q(t.name);
   const meta = prefix + q(`${t.name}_meta`);
+  const counters = prefix + q(`${t.name}_counters`);
   const cols = COLUMNS.join(', ');
   const values = COLUMNS.map((_, i) => `$${i + 1}::${COLUMN_TYPES[i]}`).join(', ');
   const upsert = COLUMNS.filter(c => c !== 'id')
@@ -102,6 +109,7 @@ export function statements(t: TableName): Statements {
       `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_expires_idx`)} ON ${table} (expires_at) WHERE expires_at IS NOT NULL`,
       `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_revoked_idx`)} ON ${table} (revoked_at) WHERE revoked_at IS NOT NULL`,
       `CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${counters} (key text COLLATE "C" PRIMARY KEY, count bigint NOT NULL, reset_at bigint NOT NULL)`,
     ],
     get: `SELECT ${cols} FROM ${table} WHERE id = $1`,
     put: `INSERT INTO ${table} (${cols}) VALUES (${values}) ON CONFLICT (id) DO UPDATE SET ${upsert}`,
@@ -140,6 +148,20 @@ export function statements(t: TableName): Statements {
     secretSelect: `SELECT value FROM ${meta} WHERE key = $1`,
     metaUpsert: `INSERT INTO ${meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
     metaDelete: `DELETE FROM ${meta} WHERE key = $1`,
+    // Attempt counters, one upsert: concurrent hits of one key serialise on its row (or on the
+    // insert of it) and each sees the count before it. $1 key, $2 window, $3 now, $4 by (> 0).
+    counterHit: `INSERT INTO ${counters} AS c (key, count, reset_at) VALUES ($1, $4::int8, $3::int8 + $2::int8)
+      ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN c.reset_at <= $3::int8 THEN $4::int8 ELSE c.count + $4::int8 END,
+        reset_at = CASE WHEN c.reset_at <= $3::int8 THEN $3::int8 + $2::int8 ELSE c.reset_at END
+      RETURNING count, reset_at`,
+    // $1 key, $2 now, $3 by (< 0): only a window still open, never below 0.
+    counterTake: `UPDATE ${counters} SET count = GREATEST(count + $3::int8, 0) WHERE key = $1 AND reset_at > $2::int8 RETURNING count, reset_at`,
+    counterRead: `SELECT count, reset_at FROM ${counters} WHERE key = $1 AND reset_at > $2::int8`,
+    counterPurge: `DELETE FROM ${counters} WHERE reset_at <= $1::int8`,
+    /** The one piece of schema created outside setup(): the counters table a deployment set up before it existed lacks. */
+    tableExists: `SELECT 1 FROM ${table} LIMIT 0`,
+    counterTable: `CREATE TABLE IF NOT EXISTS ${counters} (key text COLLATE "C" PRIMARY KEY, count bigint NOT NULL, reset_at bigint NOT NULL)`,
     list({ subject, kind, cursor }) {
       const where: string[] = [];
       const params: string[] = [];

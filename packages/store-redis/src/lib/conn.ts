@@ -80,50 +80,85 @@ export interface UrlConnectionOptions {
   connectTimeoutMs: number;
 }
 
+function ownedClient(options: UrlConnectionOptions, wasReady: () => boolean) {
+  return createClient({
+    url: options.url,
+    RESP: 2,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: options.connectTimeoutMs,
+      // Before the first success, fail the connect at once (the caller gets STORE_UNAVAILABLE and
+      // the next command tries again); after a drop, keep reconnecting with a capped backoff.
+      // (`false`, not an Error: node-redis tests `instanceof Error`, which fails across realms, e.g. under jest.)
+      reconnectStrategy: (retries: number) => (wasReady() ? Math.min(50 * 2 ** retries, 2000) : false),
+    },
+  });
+}
+
+type OwnedClient = ReturnType<typeof ownedClient>;
+
 /**
  * A connection the store owns, made from a URL: connects lazily on first use, never queues
  * commands while disconnected (they fail at once), and reconnects in the background after
  * a drop. A failed first connect is retried by the next command.
  */
 class OwnedCommands implements Commands {
-  private readonly client: ReturnType<typeof createClient>;
-  private readonly inner: NodeRedisCommands;
+  private client!: OwnedClient;
+  private inner!: NodeRedisCommands;
   private connecting: Promise<void> | undefined;
-  private wasReady = false;
   private closed = false;
 
-  constructor(options: UrlConnectionOptions) {
-    this.client = createClient({
-      url: options.url,
-      RESP: 2,
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: options.connectTimeoutMs,
-        // Before the first success, fail the connect at once (the caller gets STORE_UNAVAILABLE and
-        // the next command tries again); after a drop, keep reconnecting with a capped backoff.
-        // (`false`, not an Error: node-redis tests `instanceof Error`, which fails across realms, e.g. under jest.)
-        reconnectStrategy: (retries: number) => (this.wasReady ? Math.min(50 * 2 ** retries, 2000) : false),
-      },
-    });
+  constructor(private readonly options: UrlConnectionOptions) {
+    this.make();
+  }
+
+  /** A new client, not yet connected (the next command connects it). */
+  private make(): void {
+    let wasReady = false;
+    const client = ownedClient(this.options, () => wasReady);
     // An 'error' event without a listener would crash the process; failures reach callers as rejections.
-    this.client.on('error', () => {});
-    this.client.on('ready', () => {
-      this.wasReady = true;
+    client.on('error', () => {
+      // An error while the socket is still up is a reply node-redis could not decode (garbage
+      // on the wire). It resets its decoder but keeps the commands waiting for replies that will
+      // never match them: every later command would hang until a restart. Drop the connection
+      // instead (its pending commands fail at once); the next command opens a fresh one.
+      if (client.isReady) this.discard(client);
     });
-    this.inner = new NodeRedisCommands(this.client as unknown as NodeRedisClientLike);
+    client.on('ready', () => {
+      wasReady = true;
+    });
+    this.client = client;
+    this.inner = new NodeRedisCommands(client as unknown as NodeRedisClientLike);
+  }
+
+  /** Drops `client` (its pending commands fail at once); unless closing, the next command connects a new one. */
+  private discard(client: OwnedClient): void {
+    if (client !== this.client) return;
+    if (!this.closed) this.make();
+    if (client.isOpen) client.destroy();
   }
 
   private async ensure(): Promise<void> {
     if (this.closed) throw new NotConnectedError('redis store is closed');
-    if (!this.client.isOpen) {
-      this.connecting ??= this.client
-        .connect()
-        .then(() => undefined)
-        .finally(() => {
-          this.connecting = undefined;
-        });
-    }
+    if (!this.client.isOpen) this.connecting ??= this.connect(this.client);
     if (this.connecting) await this.connecting;
+  }
+
+  /**
+   * node-redis bounds the TCP connect only: a server that accepts but never answers the
+   * handshake, or answers garbage, would leave the connect (and every command awaiting it, and
+   * close()) pending forever. The whole connect gets connectTimeoutMs.
+   */
+  private connect(client: OwnedClient): Promise<void> {
+    const timer = setTimeout(() => this.discard(client), this.options.connectTimeoutMs);
+    const p: Promise<void> = client
+      .connect()
+      .then(() => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        if (this.connecting === p) this.connecting = undefined;
+      });
+    return p;
   }
 
   async call(args: string[]): Promise<unknown> {

@@ -19,6 +19,15 @@ function script(body: string): Script {
 }
 
 /**
+ * Seconds a record's key outlives the record's `expiresAt`. Redis' own expiry only collects the
+ * key: whether a record is live is judged by the caller's `now` (islive below, the core's checks),
+ * which may lag Redis' clock: whole-second clocks, a call that lands late on a loaded server,
+ * clock skew between servers. A key gone at the exact `expiresAt` ended sessions that their
+ * server still saw live (SESSION_ENDED for a refresh that arrived in time).
+ */
+export const KEY_MARGIN_SECONDS = 120;
+
+/**
  * Helpers shared by all scripts. Records are not validated here: that is written once, in
  * TypeScript (the core's `parseRecord`, through codec.ts, on every value read back). A script
  * reads only the fields its own guard needs; a field of an unexpected type fails the guard
@@ -40,6 +49,12 @@ local function servernow()
   local t = redis.call('TIME')
   local sec = tonumber(t[1])
   return sec, sec * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- When the key of a record expiring at exp expires (nil = never): KEY_MARGIN_SECONDS later.
+local function keyexp(exp)
+  if exp == nil then return nil end
+  return exp + ${KEY_MARGIN_SECONDS}
 end
 
 -- The stored value decoded (nil unless it is a JSON object or array), and the raw JSON (nil when absent).
@@ -67,8 +82,10 @@ local function index(key, id, exp, nowms)
   end
 end
 
--- Writes a record (json) with its expiry and indexes; an already expired record is deleted.
+-- Writes a record (json) expiring at exp, and its indexes; a record whose key would already have
+-- expired (keyexp) is deleted.
 local function store(id, json, subject, family, exp)
+  exp = keyexp(exp)
   local k = rkey(id)
   local old = redis.call('GET', k)
   if old then
@@ -147,7 +164,7 @@ local snow, nowms = servernow()
 local idx = batchindex()
 local n = 0
 for i = 2, #ARGV, 5 do
-  local id, exp = ARGV[i], tonumber(ARGV[i + 4])
+  local id, exp = ARGV[i], keyexp(tonumber(ARGV[i + 4]))
   if exp ~= nil and exp <= snow then
     redis.call('DEL', rkey(id))
   else
@@ -164,15 +181,16 @@ return n
 /**
  * Bulk put-if-absent (importRecords): each record is written with SET NX, so one already present
  * (or written concurrently by put or another import) is never overwritten, and only records
- * actually written join their indexes, as by PUT. A record already expired is not written (put
- * would delete it at once). ARGV as PUT_MANY. Returns how many were written.
+ * actually written join their indexes, as by PUT. A record whose key would already have expired
+ * (KEY_MARGIN_SECONDS past its expiresAt) is not written (put would delete it at once). ARGV as
+ * PUT_MANY. Returns how many were written.
  */
 export const IMPORT = script(`
 local snow, nowms = servernow()
 local idx = batchindex()
 local n = 0
 for i = 2, #ARGV, 5 do
-  local id, exp = ARGV[i], tonumber(ARGV[i + 4])
+  local id, exp = ARGV[i], keyexp(tonumber(ARGV[i + 4]))
   if exp == nil or exp > snow then
     local written
     if exp == nil then written = redis.call('SET', rkey(id), ARGV[i + 1], 'NX') else written = redis.call('SET', rkey(id), ARGV[i + 1], 'NX', 'EXAT', exp) end
@@ -331,6 +349,32 @@ for i = 2, #ARGV do
   end
 end
 return n
+`);
+
+/**
+ * A fixed-window attempt counter: a hash { count, resetAt } under `<prefix>c:<key>`. The window is
+ * judged by the caller's clock (`now`), like every record time; Redis' own expiry only collects
+ * the key, relative to its creation, so a skew between the two clocks can neither drop a live
+ * window early nor keep a dead one counting. ARGV: prefix, key, windowSeconds, now, by.
+ * Returns {count, resetAt}.
+ */
+export const HIT = script(`
+local k = P .. 'c:' .. ARGV[2]
+local window, now, by = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local reset = tonumber(redis.call('HGET', k, 'resetAt'))
+if reset ~= nil and reset > now then
+  local count = redis.call('HINCRBY', k, 'count', ARGV[5])
+  if count < 0 then
+    redis.call('HSET', k, 'count', '0')
+    count = 0
+  end
+  return { count, reset }
+end
+if by <= 0 then return { 0, now } end
+redis.call('DEL', k)
+redis.call('HSET', k, 'count', ARGV[5], 'resetAt', tostring(now + window))
+redis.call('EXPIRE', k, ARGV[3])
+return { by, now + window }
 `);
 
 /** Stores the candidate secret unless one exists; returns the stored one. ARGV: prefix, candidate. */

@@ -3,6 +3,7 @@ import cookieDefaults from './cookie-defaults.js';
 import cookieOptions from './cookie-options.js';
 import admin from './admin.js';
 import apiTokens from './api-tokens.js';
+import jobs from './jobs.js';
 import binding from './binding.js';
 import csrf from './csrf.js';
 import events from './events.js';
@@ -14,6 +15,7 @@ import timeouts from './timeouts.js';
 import tokenOptions from './token-options.js';
 import login from './login.js';
 import secrets from './secrets.js';
+import jwks from './jwks.js';
 import slidingRefresh from './sliding-refresh.js';
 import staleTokens from './stale-tokens.js';
 import storeFailure from './store-failure.js';
@@ -26,6 +28,10 @@ import freshness from './freshness.js';
 import rejection from './rejection.js';
 import logging from './logging.js';
 import trustProxy from './trust-proxy.js';
+import contractTightening from './contract-tightening.js';
+import throttle from './throttle.js';
+import sealed from './sealed.js';
+import attacks from './attacks/index.js';
 
 /** One file per behaviour; each registers its own describe block. */
 export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
@@ -36,6 +42,7 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   slidingRefresh,
   staleTokens,
   secrets,
+  jwks,
   storeFailure,
   csrf,
   pairMode,
@@ -44,6 +51,7 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   timeouts,
   binding,
   apiTokens,
+  jobs,
   tenant,
   admin,
   events,
@@ -56,4 +64,8 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   rejection,
   logging,
   trustProxy,
+  contractTightening,
+  throttle,
+  sealed,
+  attacks,
 ];

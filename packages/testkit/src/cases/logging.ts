@@ -77,9 +77,10 @@ export default function logging(ctx: SuiteContext): void {
       app.store.mode = 'fail';
       for (let i = 0; i < 3; i++) expect((await app.http().get('/api/me').set('Cookie', cookie)).status).toBe(503);
       expect((await app.http().post('/auth/login').send({ username: 'alice', password: 'wonderland' })).status).toBe(503);
+      // A login's first store call is its attempt counter (loginThrottle, on by default).
       expect(errors()).toEqual([
         { level: 'error', obj: { operation: 'get', message: 'injected store failure' }, msg: FAILED },
-        { level: 'error', obj: { operation: 'put', message: 'injected store failure' }, msg: FAILED },
+        { level: 'error', obj: { operation: 'hit', message: 'injected store failure' }, msg: FAILED },
       ]);
       ctx.clock.advance(9);
       expect((await app.http().get('/api/me').set('Cookie', cookie)).status).toBe(503);
@@ -89,7 +90,7 @@ export default function logging(ctx: SuiteContext): void {
       expect((await app.http().post('/auth/login').send({ username: 'alice', password: 'wonderland' })).status).toBe(503);
       expect(errors().slice(2)).toEqual([
         { level: 'error', obj: { operation: 'get', message: 'injected store failure', suppressed: 3 }, msg: FAILED },
-        { level: 'error', obj: { operation: 'put', message: 'injected store failure' }, msg: FAILED },
+        { level: 'error', obj: { operation: 'hit', message: 'injected store failure' }, msg: FAILED },
       ]);
       ctx.clock.advance(10);
       expect((await app.http().get('/api/me').set('Cookie', cookie)).status).toBe(503);
