@@ -1,8 +1,9 @@
 /**
  * Upgrading a file-store directory written before the indexes existed (layout 1: `records/` only,
- * no `layout` file): the first open indexes every record and writes `layout`, so users and logins
- * are found through the indexes from then on; later opens do not rebuild; a record an earlier
- * version wrote without index entries is re-indexed by purge.
+ * no `layout` file): the first open indexes every record in the background (calls scan the
+ * directory meanwhile, and are right either way) and then writes `layout`, so users and logins are
+ * found through the indexes from then on; later opens do not rebuild; a record an earlier version
+ * wrote without index entries is re-indexed by purge.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,15 @@ function writeLayout1(dir: string, records: TokenRecord[]): void {
   writeFileSync(join(dir, 'secret'), 'an-older-secret');
 }
 
+/** Waits for the background indexing to finish (it writes the layout file last). */
+async function indexed(dir: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(join(dir, 'layout'))) {
+    if (Date.now() > deadline) throw new Error('the directory was not indexed within 10 s');
+    await new Promise(r => setTimeout(r, 20));
+  }
+}
+
 async function listAll(store: FileStore, subject: string): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | null = null;
@@ -61,7 +71,8 @@ describe('file store: a directory from before the indexes', () => {
     expect(existsSync(join(dir, 'layout'))).toBe(false);
 
     const store = new FileStore({ dir, purgeInterval: false });
-    expect(await listAll(store, 'alice')).toEqual(alice.map(r => r.id).sort());
+    expect(await listAll(store, 'alice')).toEqual(alice.map(r => r.id).sort()); // scanning or indexed: the same answer
+    await indexed(dir);
     expect(readFileSync(join(dir, 'layout'), 'utf8').trim()).toBe('2');
     expect(readdirSync(join(dir, 'by-subject', hash('alice'))).sort()).toEqual(alice.map(r => r.id).sort());
     expect(readdirSync(join(dir, 'by-family', hash(alice[0]!.id))).sort()).toEqual([alice[1]!.id, alice[2]!.id].sort()); // the session is its own family
@@ -84,6 +95,7 @@ describe('file store: a directory from before the indexes', () => {
     const [fromA, fromB] = await Promise.all([listAll(a, 'carol'), listAll(b, 'carol')]);
     expect(fromA).toEqual(carol.map(r => r.id).sort());
     expect(fromB).toEqual(fromA);
+    await indexed(dir);
     await Promise.all([a.close(), b.close()]);
 
     // An entry removed by hand is not restored by opening again (the indexes are not rebuilt, and

@@ -1,7 +1,7 @@
 /**
  * Two Node processes share one file-store directory (a shared volume) and race `rotate` on the
- * same id: the O_EXCL record lock must make exactly one call win across both processes, and
- * `initSecret` must agree. The children run the built package (dist/), so `tsc -b` runs first.
+ * same id: the O_EXCL record lock must make exactly one call win across both processes,
+ * `initSecret` must agree, and concurrent `hit`s of one counter must each count once. The children run the built package (dist/), so `tsc -b` runs first.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,9 @@ for await (const line of createInterface({ input: process.stdin })) {
     const nexts = Array.from({ length: Number(count) }, (_, i) => ({ ...cmd.template, id: name + '_' + cmd.round + '_' + i }));
     const results = await Promise.all(nexts.map(n => store.rotate(cmd.usedId, n, cmd.now).then(r => r.status, e => 'error:' + (e.code ?? e.message))));
     reply({ round: cmd.round, ids: nexts.map(n => n.id), results });
+  } else if (cmd.op === 'hit') {
+    const counts = await Promise.all(Array.from({ length: Number(count) }, () => store.hit(cmd.key, 60, cmd.now).then(r => r.count, e => 'error:' + (e.code ?? e.message))));
+    reply({ counts });
   } else if (cmd.op === 'secret') {
     const got = await Promise.all([store.initSecret(name + '-a-' + cmd.salt), store.initSecret(name + '-b-' + cmd.salt)]);
     reply({ secret: got });
@@ -69,7 +72,7 @@ describe('file store across processes', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('two processes racing rotate on one id: exactly one winner per round; initSecret agrees', async () => {
+  it('two processes racing rotate on one id: exactly one winner per round; initSecret agrees; concurrent hits count 1..N', async () => {
     expect(existsSync(DIST)).toBe(true); // built by `tsc -b` before jest
     const dir = join(root, 'store');
     const script = join(root, 'worker.mjs');
@@ -115,6 +118,13 @@ describe('file store across processes', () => {
     expect(new Set(secrets).size).toBe(1);
     expect(await store.initSecret('parent-candidate')).toBe(secrets[0]);
     expect(secrets[0]).toMatch(new RegExp(`^p[12]-[ab]-${salt}$`));
+
+    // Attempt counters: 2 x PER_PROCESS concurrent hits of one key from both processes count 1..N, each once.
+    const key = `mp:${salt}`;
+    for (const c of children) c.proc.stdin.write(JSON.stringify({ op: 'hit', key, now }) + '\n');
+    const counts = (await Promise.all(children.map(c => c.next()))).flatMap(r => r.counts as number[]);
+    expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 2 * PER_PROCESS }, (_, i) => i + 1));
+    expect(await store.hit(key, 60, now, 0)).toEqual({ count: 2 * PER_PROCESS, resetAt: now + 60 });
 
     for (const c of children) c.proc.stdin.end(JSON.stringify({ op: 'exit' }) + '\n');
     await store.close();

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore } from '@tessera/store-file';
@@ -11,6 +11,10 @@ defineStoreSuite('file', () => new FileStore({ dir: join(root, String(n++)) }), 
   writeRaw: async (store, id, raw) => {
     mkdirSync(join(store.dir, 'records'), { recursive: true });
     writeFileSync(join(store.dir, 'records', `${id}.json`), raw);
+  },
+  readRaw: async (store, id) => {
+    const file = join(store.dir, 'records', `${id}.json`);
+    return existsSync(file) ? readFileSync(file, 'utf8') : null;
   },
   teardown: async () => rmSync(root, { recursive: true, force: true }),
 });
