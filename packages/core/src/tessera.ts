@@ -15,7 +15,7 @@ import { Reject } from './reject.js';
 import { resolveOptions, type ResolvedOptions, type TesseraOptions } from './options.js';
 import { runRoute } from './routes.js';
 import { isBulkStore, type TokenStore } from './store.js';
-import { Follower } from './migrate/follower.js';
+import { Follower, IN_PROCESS_URL } from './migrate/follower.js';
 import { migrate, type InProcessOptions, type MigrateOptions, type MigrationResult } from './migrate/index.js';
 import type { AuthResult, HttpReply, HttpRequest, IssueOptions, RouteName, User } from './types.js';
 
@@ -144,7 +144,7 @@ export function createTessera(options: TesseraOptions): Tessera {
       const run: InProcessOptions = {
         from: follower?.current ?? store,
         to,
-        toUrl: 'in-process:',
+        toUrl: IN_PROCESS_URL,
         settleMs: 0,
         ...(options.batch !== undefined ? { batch: options.batch } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -159,7 +159,12 @@ export function createTessera(options: TesseraOptions): Tessera {
             }
           : {}),
       };
-      return migrate(run);
+      if (follower) follower.inProcess++;
+      try {
+        return await migrate(run);
+      } finally {
+        if (follower) follower.inProcess--;
+      }
     },
     async close() {
       await follower?.close();

@@ -10,6 +10,8 @@ import { MemoryStore, createTessera, type Tessera, type TokenRecord, type TokenS
 import { SYNC_GET } from '../src/lib/sync-read.js';
 import { abortMigration, migrate, migrationStatus, MigrationError } from '../src/migrate/index.js';
 import { MirrorStore } from '../src/migrate/mirror-store.js';
+import { MIGRATION_KEY } from '../src/migrate/state.js';
+import { contextOf } from '../src/tessera.js';
 import type { BulkStore } from '../src/store.js';
 import { ALICE, BOB, Jar, SECRET, codeOf, post, req, verifyCredentials } from './helpers.js';
 
@@ -400,6 +402,31 @@ describe('switchStore(): one process moves itself', () => {
     await b.revoke({ all: true }, nowSec());
     expect(await me(t, jars[5]!)).toBe('ok');
     expect(await me(t, late)).toBe('ok');
+  });
+
+  it('from a network-like store: a poll that reads the announcement before the switch hands its phase over leaves it alone', async () => {
+    // The source answers every announcement write only after this server has polled it: the race
+    // a loaded machine makes (a poll reading "in-process:" used to try to open it and fail every call).
+    let t!: Tessera;
+    let jar!: Jar;
+    const during: string[] = [];
+    const inner = new MemoryStore();
+    const a = remote(inner, {
+      setMeta: async (key: string, value: string | null) => {
+        await inner.setMeta(key, value);
+        if (key !== MIGRATION_KEY || value === null) return;
+        await contextOf(t).store.follower!.refresh();
+        during.push(String(await me(t, jar))); // a request between that poll and the switch's own hand-over
+      },
+    });
+    t = server(a);
+    jar = await login(t);
+    const res = await t.switchStore(new MemoryStore());
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(during)).toEqual(new Set(['ok']));
+    expect(res.copied).toBeGreaterThanOrEqual(1);
+    expect(await me(t, jar)).toBe('ok');
+    expect(await me(t, await login(t))).toBe('ok');
   });
 
   it('a server with a configured secret moves too', async () => {

@@ -14,6 +14,8 @@ import { MirrorStore } from './mirror-store.js';
 import { readState, redactUrl, type MigrationState } from './state.js';
 
 /** Re-read the announcement this often while requests come in. */
+/** The target URL a switch run by one process (`switchStore`) announces: nothing to open. */
+export const IN_PROCESS_URL = 'in-process:';
 export const POLL_MS = 250;
 /** A store call waits for a fresh read when the last one is older than this. */
 export const LEASE_MS = 1000;
@@ -99,9 +101,17 @@ export class Follower {
     return this.reading;
   }
 
+  /**
+   * Switches this process runs itself (`switchStore`): their announcements name no URL to open,
+   * and their phases reach this follower through `apply(state, target)`; a poll that reads one
+   * first must leave it alone, or it would fail every store call trying to open "in-process:".
+   */
+  inProcess = 0;
+
   /** Follows `state`; `given` is the target itself when the switch runs in this process. */
   async apply(state: MigrationState | null, given?: BulkStore): Promise<void> {
     if (this.stopped) return;
+    if (given === undefined && this.inProcess > 0 && state !== null && state.toUrl === IN_PROCESS_URL) return;
     const before = this.state;
     if (state === null) {
       if (before !== null || this.unfollowable !== null) {
