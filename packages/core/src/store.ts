@@ -161,6 +161,19 @@ export function isBulkStore(store: TokenStore): store is BulkStore {
   return BULK_MEMBERS.every(m => typeof store[m] === 'function');
 }
 
+/** For paged reads over sorted ids: the index of the first id after `cursor` (0 without one), by binary search. */
+export function indexAfter(sortedIds: readonly string[], cursor: string | null | undefined): number {
+  let i = 0;
+  if (!cursor) return i;
+  let hi = sortedIds.length;
+  while (i < hi) {
+    const mid = (i + hi) >>> 1;
+    if (sortedIds[mid]! <= cursor) i = mid + 1;
+    else hi = mid;
+  }
+  return i;
+}
+
 /** For `exportRecords` (and paged reads): a page size must be a positive integer. */
 export function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');

@@ -33,6 +33,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   checkLimit,
+  indexAfter,
   COUNTER_KEY_RE,
   StoreError,
   isLive,
@@ -499,15 +500,7 @@ export class FileStore implements TokenStore {
   list(query: ListQuery): Promise<ListPage> {
     return this.io('list', async () => {
       const ids = query.subject !== undefined ? await this.candidates('subject', query.subject) : (await this.ids()).sort();
-      let i = 0;
-      if (query.cursor) {
-        let hi = ids.length;
-        while (i < hi) {
-          const mid = (i + hi) >>> 1;
-          if (ids[mid]! <= query.cursor) i = mid + 1;
-          else hi = mid;
-        }
-      }
+      let i = indexAfter(ids, query.cursor);
       const records: TokenRecord[] = [];
       // Read in chunks no larger than what the page still needs, so a page never overshoots its limit.
       while (i < ids.length && records.length < query.limit) {

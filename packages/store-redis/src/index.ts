@@ -17,6 +17,7 @@
 import { ConfigError } from '@tessera/core';
 import {
   checkLimit,
+  indexAfter,
   COUNTER_KEY_RE,
   StoreError,
   freezeRecord,
@@ -303,15 +304,7 @@ export class RedisStore implements TokenStore {
       const ids =
         query.subject !== undefined ? [...new Set(toStrings(await this.cmd.call(['SMEMBERS', this.key('s', query.subject)])))] : await this.scanIds();
       ids.sort();
-      let i = 0;
-      if (query.cursor) {
-        let hi = ids.length;
-        while (i < hi) {
-          const mid = (i + hi) >>> 1;
-          if (ids[mid]! <= query.cursor) i = mid + 1;
-          else hi = mid;
-        }
-      }
+      let i = indexAfter(ids, query.cursor);
       const records: TokenRecord[] = [];
       while (i < ids.length && records.length < query.limit) {
         const chunk = ids.slice(i, i + Math.min(Math.max(query.limit - records.length, 10), 500));
