@@ -1,13 +1,13 @@
 /**
  * Keeps what child processes (example servers, the CLI) print, for the CI log scan
- * (scripts/scan-logs.mjs): when TESSERA_TEST_LOG_DIR is set, a child's output is appended to a
+ * (scripts/scan-logs.mjs): when CI_LOG_DIR is set, a child's output is appended to a
  * file there, and the secrets it was given are listed (one per line) for the scan to look for.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 
-const dir = process.env.TESSERA_TEST_LOG_DIR;
+const dir = process.env.CI_LOG_DIR;
 let n = 0;
 
 /** The env values that must never appear in output. */
