@@ -23,6 +23,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CREDENTIALS, FRAMEWORKS, SCENARIOS, USER } from './scenarios.mjs';
+import { envNumber } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -53,16 +54,6 @@ if (flag('--list')) {
   process.exit(0);
 }
 
-function envNumber(name, def, { min = 0, integer = false } = {}) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    console.error(`${name}=${raw} is not a valid value (expected ${integer ? 'an integer' : 'a number'} >= ${min})`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const SETTINGS = {
   duration: envNumber('BENCH_DURATION', 8, { min: 1, integer: true }),

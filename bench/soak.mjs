@@ -39,24 +39,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envNumber, freePort } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 
-function envNumber(name, def, { min = 0, integer = false } = {}) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    console.error(`${name}=${raw} is not a valid value (expected ${integer ? 'an integer' : 'a number'} >= ${min})`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const SETTINGS = {
   seconds: envNumber('SOAK_SECONDS', 600, { min: 20, integer: true }),
@@ -129,16 +119,6 @@ function stopChild(child) {
   });
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 function checkBuilt() {
   const missing = ['core', 'express', 'koa', 'fastify', 'store-file', 'config', 'client'].filter(p => !existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')));
