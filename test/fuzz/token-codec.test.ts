@@ -46,7 +46,7 @@ describe(`fuzz: TokenCodec.verify (${RUNS} inputs each)`, () => {
     const c = codec();
     for (const type of TYPES) {
       for (const [i, sub] of ['alice', 'bob', 'alice'].entries()) {
-        const claims: Claims = { sub, sid: `sid-${type}-${i}`, jti: `jti-${type}-${i}`, iat: NOW - 10, exp: NOW - 10 + LIFETIME[type] };
+        const claims: Claims = { sub, sid: '', key: `sid-${type}-${i}`, jti: `jti-${type}-${i}`, iat: NOW - 10, exp: NOW - 10 + LIFETIME[type] };
         genuine[type].push(await c.sign(type, claims));
       }
     }
@@ -170,7 +170,7 @@ describe(`fuzz: TokenCodec.verify (${RUNS} inputs each)`, () => {
             'nbf' in p && (typeof p.nbf !== 'number' || p.nbf > NOW + TOL) && 'nbf',
           ].filter(Boolean);
           if (problems.length > 0) throw new Error(`verified despite: ${problems.join(', ')}`);
-          assert.deepEqual([v.claims.sub, v.claims.sid, v.claims.jti, v.claims.iat, v.claims.exp], [p.sub, p.sid, p.jti, p.iat, p.exp]);
+          assert.deepEqual([v.claims.sub, v.claims.key, v.claims.jti, v.claims.iat, v.claims.exp], [p.sub, p.sid, p.jti, p.iat, p.exp]);
           return 'ok';
         },
       });

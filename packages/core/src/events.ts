@@ -1,4 +1,8 @@
-/** Typed security and lifecycle events. None ever carries a raw token or secret. */
+/**
+ * Typed security and lifecycle events. None ever carries a raw token, token id or secret: `sessionId`
+ * is a session's public id (`sessionIdOf` the token's `sid`, the id session lists show; an API or job
+ * token's id), `tokenId` a hash of a refresh token's `jti` (lib/at-rest.ts).
+ */
 import type { ErrorCode } from './errors.js';
 import type { RevokeWhere } from './store.js';
 

@@ -9,6 +9,7 @@ export type { MemoryStoreOptions } from './memory-store.js';
 export type { TokenStore, TokenRecord } from './store.js';
 export type { TesseraOptions, ResolvedOptions, CookieOptions, RefreshCookieOptions, LoginInput, Duration, Algorithm, SigningKey } from './options.js';
 export { generateSecret, kidOf } from './keys.js';
+export { sessionIdOf } from './lib/at-rest.js';
 // The keyring kept in the store, for `tessera keys` (only kids, never keys).
 export { readKeyring, rotateKeyring, type KeyringKey, type KeyringReport, type RotateReport } from './keyring-admin.js';
 export { KEYRING_META, JWKS_MAX_AGE, publishDelayFor, retireAfter } from './keyring.js';

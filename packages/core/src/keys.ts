@@ -236,11 +236,13 @@ export class Keys {
     this.lastRead = Date.now();
     const { secret, doc } = await this.readStore(candidate);
     if (doc === null) throw new ConfigError('keys', 'the keyring kept in the store (meta value `keyring`) is unusable; remove it (its servers then sign with the initial key again), or set `secret`');
-    // Say where the key went, never what it is: whoever can read the store can sign tokens.
-    this.o.logger.info(
-      { store: describeStore(this.store) },
-      secret === candidate ? 'no secret configured: generated a signing secret and kept it in the store' : 'no secret configured: using the signing secret kept in the store',
-    );
+    // Say where the key went, never what it is. Whoever can read the store can sign tokens; they
+    // still match no session (records are keyed by hashes, lib/at-rest.ts), but whoever can also
+    // write to it can add one: on a store shared over the network that deserves a warning.
+    const what = secret === candidate ? 'no secret configured: generated a signing secret and kept it in the store' : 'no secret configured: using the signing secret kept in the store';
+    const where = { store: describeStore(this.store) };
+    if (this.store.local === true) this.o.logger.info(where, what);
+    else this.o.logger.warn(where, `${what}; whoever can write to this store can add a session for any user: on a shared store, set \`secret\` (TESSERA_SECRET) or \`keys\``);
     this.root = secret;
     return this.install(this.ringFrom(secret, doc));
   }

@@ -41,6 +41,8 @@ function firstAfter(ids: readonly string[], after: string): number {
 
 
 export class MemoryStore implements TokenStore, SyncReadable {
+  /** In this process: a secret generated into it is as safe as the server itself. */
+  readonly local = true;
   readonly capacity: number;
   /** id -> entry; `hot` is the CLOCK reference bit (reads set it, eviction clears it once). */
   private readonly records = new Map<string, { rec: TokenRecord; hot: boolean }>();

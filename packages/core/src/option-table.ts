@@ -213,7 +213,7 @@ export const OPTION_TABLE = [
     type: { kind: 'function' },
     defaultDoc: 'none',
     env: false,
-    doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `throttled`, `store-error`. Never a raw token or secret. A throwing listener never breaks a request.',
+    doc: '`(event) => void`. Typed events: `issued`, `refreshed`, `rejected` (code + internal reason), `revoked`, `reuse-detected`, `throttled`, `store-error`. Sessions are named by their public id (a hash of the token\'s `sid`, as in session lists), refresh tokens by a hash of their `jti`: never a raw token, token id or secret. A throwing listener never breaks a request.',
   }),
   option('onReject', {
     type: { kind: 'function' },

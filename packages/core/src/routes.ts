@@ -85,7 +85,12 @@ async function refresh(ctx: Context, req: HttpRequest, prior: AuthResult | undef
   if (!r.ok) return sendable(ctx, req, r);
   if (r.refreshed) return issuedReply(ctx, r as Ok, r.cookies); // reissued on the way in (refresh window)
   if (r.session.kind !== 'session') throw reject('TOKEN_INVALID', 'not-refreshable', 'none');
-  const reissued = await refreshSliding(ctx, req, codec, r.session.id, r.session.subject, now);
+  // The token that authenticated it (its verification is cached): the reissue signs with its session key.
+  const c = readCredentials(req, ctx.jar);
+  const token = c.bearer ?? (c.access.status === 'found' ? c.access.value : undefined);
+  const v = token === undefined ? null : await codec.verify('session', token, now);
+  if (v === null || !v.ok || v.claims.sid !== r.session.id) throw reject('TOKEN_INVALID', 'not-refreshable', 'none');
+  const reissued = await refreshSliding(ctx, req, codec, v.claims, now);
   return issuedReply(ctx, reissued, reissued.cookies);
 }
 

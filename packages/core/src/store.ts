@@ -41,6 +41,11 @@ export interface TokenRecord {
   scopes?: string[] | null;
   /** With `safePassword`: the user object and credentials, encrypted and bound to this record; `user` then holds only `{ id }`. */
   sealed?: string | null;
+  /**
+   * HMAC-SHA256 of the identity fields (kind, ids, subject, user, seal, tenant, binding, scopes...) keyed
+   * with the token's own secret, which no store holds: a changed record is detected. Opaque to stores.
+   */
+  mac?: string | null;
 }
 
 /**
@@ -48,7 +53,7 @@ export interface TokenRecord {
  * subject, family, the times, the rotation state). Stores with typed columns or attributes read
  * this list instead of keeping their own, so a new field reaches every store at once.
  */
-export const DATA_FIELDS = ['user', 'tenant', 'ip', 'binding', 'absoluteExpiresAt', 'secretHash', 'label', 'jobId', 'scopes', 'sealed'] as const satisfies readonly (keyof TokenRecord)[];
+export const DATA_FIELDS = ['user', 'tenant', 'ip', 'binding', 'absoluteExpiresAt', 'secretHash', 'label', 'jobId', 'scopes', 'sealed', 'mac'] as const satisfies readonly (keyof TokenRecord)[];
 
 export type RevokeWhere = { id: string } | { subject: string } | { family: string } | { all: true };
 
@@ -80,6 +85,11 @@ export interface ListPage {
  * limits, timeouts, validity) is decided by the core, once.
  */
 export interface TokenStore {
+  /**
+   * Optional: true for a store kept in this process or on this machine's own disk (the memory and file
+   * stores). A signing secret generated into any other store is logged as a warning (see `secret`).
+   */
+  readonly local?: boolean;
   /** null = absent (or unreadable); throws when the store failed (the core answers 503). */
   get(id: string): Promise<TokenRecord | null>;
   put(record: TokenRecord): Promise<void>;
@@ -214,7 +224,7 @@ export function parseRecord(raw: unknown): TokenRecord | null {
   if (!(r.revokedAt === null || r.revokedAt === undefined || isInt(r.revokedAt))) return null;
   if (!optInt(r.absoluteExpiresAt) || !optInt(r.rotatedAt) || !optInt(r.reuseCount)) return null;
   if (!optStr(r.replacedBy) || !optStr(r.tenant) || !optStr(r.ip) || !optStr(r.secretHash) || !optStr(r.label)) return null;
-  if (!optStr(r.jobId) || !optStr(r.sealed)) return null;
+  if (!optStr(r.jobId) || !optStr(r.sealed) || !optStr(r.mac)) return null;
   if (!(r.scopes === undefined || r.scopes === null || (Array.isArray(r.scopes) && r.scopes.length <= 64 && r.scopes.every(x => typeof x === 'string')))) return null;
   if (!(r.binding === undefined || r.binding === null || r.binding === 'exact' || r.binding === 'subnet')) return null;
   if (r.user !== undefined) {
@@ -245,6 +255,7 @@ export function parseRecord(raw: unknown): TokenRecord | null {
   if (r.jobId != null) rec.jobId = r.jobId as string;
   if (r.scopes != null) rec.scopes = [...(r.scopes as string[])];
   if (r.sealed != null) rec.sealed = r.sealed as string;
+  if (r.mac != null) rec.mac = r.mac as string;
   return rec;
 }
 

@@ -10,6 +10,7 @@
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import type { Key, KeyRing } from './keys.js';
+import { sessionIdOf } from './lib/at-rest.js';
 import type { Algorithm } from './options.js';
 
 export type TokenType = 'session' | 'access' | 'refresh';
@@ -22,8 +23,13 @@ export const TYP: Readonly<Record<TokenType, string>> = {
 
 export interface Claims {
   sub: string;
-  /** Session id (token family). */
+  /** The session's public id (its record id, token family): `sessionIdOf` the signed `sid` claim. */
   sid: string;
+  /**
+   * The signed `sid` claim itself: the session's secret, known only to the holders of its tokens.
+   * The store keeps its hash (`sid`) and an HMAC keyed with it, never the value (lib/at-rest.ts).
+   */
+  key: string;
   /** Token id. Refresh tokens: the refresh record id. */
   jti: string;
   iat: number;
@@ -62,7 +68,7 @@ export class TokenCodec {
   constructor(private readonly ring: KeyRing, private readonly o: CodecOptions) {}
 
   async sign(type: TokenType, c: Claims): Promise<string> {
-    const payload: JWTPayload = { sid: c.sid };
+    const payload: JWTPayload = { sid: c.key };
     if (c.tnt !== undefined) payload.tnt = c.tnt;
     return new SignJWT(payload)
       .setProtectedHeader({ alg: this.o.algorithm, typ: TYP[type], kid: this.ring.signing.kid })
@@ -161,7 +167,7 @@ function toClaims(p: JWTPayload): Claims | null {
   if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isFinite(iat) || !Number.isFinite(exp)) return null;
   if (sid.length === 0 || sid.length > 256 || jti.length === 0 || jti.length > 256) return null;
   if (tnt !== undefined && typeof tnt !== 'string') return null;
-  const c: Claims = { sub, sid, jti, iat, exp };
+  const c: Claims = { sub, sid: sessionIdOf(sid), key: sid, jti, iat, exp };
   if (typeof tnt === 'string') c.tnt = tnt;
   return c;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { adapterKit, type AdminRouteOptions } from '../src/adapter.js';
 import { MemoryStore, type HttpReply, type Session } from '../src/index.js';
 import { ALICE, BOB, T0, codeOf, decodeJwt, expectErrorReply, login, ok, req, setup, type ReqInit } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 const isAdmin: AdminRouteOptions['isAdmin'] = (s: Session) => s.subject === 'root';
 
@@ -17,7 +18,7 @@ async function world(options: Parameters<typeof setup>[0] = {}) {
   const alice2 = (await login(s.core, ALICE)).jar;
   const bob = (await login(s.core, BOB)).jar;
   const root = (await login(s.core, { username: 'root', password: 'toor' })).jar;
-  const sidOf = (j: typeof alice) => decodeJwt(j.get('tessera')!).payload.sid as string;
+  const sidOf = (j: typeof alice) => sessionIdOf(decodeJwt(j.get('tessera')!).payload.sid as string);
   const call = (cookie: string | undefined, method: string, path: string, init: ReqInit = {}) =>
     kit.admin({ path, req: req({ method, path: `/admin${path}`, cookie, ...init }), options: { isAdmin } });
   return { ...s, kit, alice, alice2, bob, root, sidOf, call };

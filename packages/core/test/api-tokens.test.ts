@@ -28,6 +28,7 @@ describe('API tokens: creation', () => {
       user: { id: 'alice', name: 'Alice' },
       secretHash: createHash('sha256').update(secret!).digest('base64url'),
       label: 'ci',
+      mac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     expect(JSON.stringify(rec)).not.toContain(secret);
     expect(events).toEqual([{ type: 'issued', at: T0, kind: 'api', sessionId: id, subject: 'alice', tenant: null }]);

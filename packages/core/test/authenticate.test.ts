@@ -22,6 +22,7 @@ import {
   verifyCredentials,
   type ReqInit,
 } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 const CLEAR_ACCESS = `tessera=; Path=/; Max-Age=0; Expires=${EPOCH}; HttpOnly; SameSite=Lax`;
 
@@ -32,7 +33,8 @@ async function signedIn(options: Parameters<typeof setup>[0] = {}, loginInit: Re
   const cookie = jar.header;
   const token = jar.get('tessera')!;
   const auth = (init: ReqInit = {}) => s.core.authenticate(req({ cookie, ...init }));
-  return { ...s, cookie, token, auth, sid: decodeJwt(token).payload.sid as string };
+  const key = decodeJwt(token).payload.sid as string;
+  return { ...s, cookie, token, auth, key, sid: sessionIdOf(key) };
 }
 
 function rejectedReasons(events: TesseraEvent[]): string[] {
@@ -41,7 +43,7 @@ function rejectedReasons(events: TesseraEvent[]): string[] {
 
 describe('authenticate: a valid session', () => {
   it('a fresh login cookie authenticates to its session', async () => {
-    const { auth, sid, token } = await signedIn({ ttl: 1000 });
+    const { auth, sid, token, key } = await signedIn({ ttl: 1000 });
     const r = ok(await auth());
     expect(r.session).toEqual({
       id: sid,
@@ -55,7 +57,7 @@ describe('authenticate: a valid session', () => {
     });
     expect(r.refreshed).toBe(false);
     expect(r.cookies).toEqual([]);
-    expect(decodeJwt(token).payload).toMatchObject({ sub: 'alice', sid, iat: T0, exp: T0 + 1000, iss: 'tessera', aud: 'tessera' });
+    expect(decodeJwt(token).payload).toMatchObject({ sub: 'alice', sid: key, iat: T0, exp: T0 + 1000, iss: 'tessera', aud: 'tessera' });
   });
 
   it('the same token as a Bearer header authenticates too (no cookie needed)', async () => {

@@ -5,6 +5,7 @@ import { kidOf } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { ConfigError } from '../src/errors.js';
 import { ALICE, BOB, SECRET, T0, codeOf, decodeJwt, failingStore, login, ok, post, req, setup } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 const key = new TextEncoder().encode(SECRET);
 const forge = (payload: Record<string, unknown>) => new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'tessera-session+jwt', kid: kidOf(SECRET) }).sign(key);
@@ -38,7 +39,7 @@ describe('token lifetime bound', () => {
     expect(codeOf(await core.authenticate(req({ cookie: `tessera=${longDead}` })))).toBe('TOKEN_INVALID');
     expect(events.filter(e => e.type === 'rejected').map(e => (e as { reason: string }).reason)).toEqual(['exp', 'lifetime']);
     await core.route('logout', post('/auth/logout', undefined, { cookie: `tessera=${longDead}` }));
-    expect((await store.get(payload.sid as string))!.revokedAt).toBeNull();
+    expect((await store.get(sessionIdOf(payload.sid as string)))!.revokedAt).toBeNull();
     clock.advance(1);
     ok(await core.authenticate(req({ cookie: jar.header })));
   });

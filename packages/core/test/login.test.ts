@@ -22,6 +22,7 @@ import {
   verifyCredentials,
   type ReqInit,
 } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 /** An instance whose verifyCredentials counts its calls. */
 function counted(options: Parameters<typeof setup>[0] = {}) {
@@ -37,7 +38,7 @@ function counted(options: Parameters<typeof setup>[0] = {}) {
   return { ...s, inputs, send };
 }
 
-const sidOf = (reply: HttpReply) => decodeJwt(cookieValue(setCookiesOf(reply)[0]!)).payload.sid as string;
+const sidOf = (reply: HttpReply) => sessionIdOf(decodeJwt(cookieValue(setCookiesOf(reply)[0]!)).payload.sid as string);
 
 describe('routes: which drop-in route a path names (adapter kit)', () => {
   it('matches methods and paths below the prefix, a trailing slash allowed', () => {
@@ -118,6 +119,7 @@ describe('login route: success', () => {
       revokedAt: null,
       user: { id: 'alice', name: 'Alice' },
       ip: PEER,
+      mac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     expect(inputs).toEqual([ALICE]);
     expect(events).toEqual([{ type: 'issued', at: T0, kind: 'session', sessionId: sid, subject: 'alice', tenant: null }]);
@@ -234,7 +236,7 @@ describe('login route: refusals', () => {
 
 describe('issue(): the programmatic session start', () => {
   /** A record with the per-session values (ids) masked. */
-  const shape = (r: TokenRecord | null) => ({ ...r!, id: '<sid>', family: '<sid>' });
+  const shape = (r: TokenRecord | null) => ({ ...r!, id: '<sid>', family: '<sid>', mac: '<mac>' });
   const maskToken = (c: string) => c.replace(/^([^=]+)=[^;]+/, '$1=<token>');
 
   it('sliding: the same cookie and record as the login route', async () => {

@@ -14,6 +14,7 @@ import {
   setup,
   type ReqInit,
 } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 const CLEAR_ACCESS = `tessera=; Path=/; Max-Age=0; Expires=${EPOCH}; HttpOnly; SameSite=Lax`;
 const CLEAR_REFRESH = `tessera-refresh=; Path=/auth; Max-Age=0; Expires=${EPOCH}; HttpOnly; SameSite=Lax`;
@@ -21,7 +22,7 @@ const CLEAR_REFRESH = `tessera-refresh=; Path=/auth; Max-Age=0; Expires=${EPOCH}
 async function signedIn(options: Parameters<typeof setup>[0] = {}) {
   const s = setup(options);
   const { jar } = await login(s.core);
-  const sid = decodeJwt(jar.get('tessera')!).payload.sid as string;
+  const sid = sessionIdOf(decodeJwt(jar.get('tessera')!).payload.sid as string);
   const logout = (init: ReqInit = {}) => s.core.route('logout', post('/auth/logout', undefined, init));
   return { ...s, jar, sid, logout };
 }
@@ -75,7 +76,7 @@ describe('logout', () => {
   it('a bearer session token is ended too; every session presented is ended', async () => {
     const { logout, jar, store, sid, core } = await signedIn();
     const { jar: bobJar } = await login(core, BOB);
-    const bobSid = decodeJwt(bobJar.get('tessera')!).payload.sid as string;
+    const bobSid = sessionIdOf(decodeJwt(bobJar.get('tessera')!).payload.sid as string);
     expect((await logout({ cookie: jar.header, headers: { authorization: `Bearer ${bobJar.get('tessera')}` } })).status).toBe(204);
     expect((await store.get(sid))!.revokedAt).toBe(T0);
     expect((await store.get(bobSid))!.revokedAt).toBe(T0);

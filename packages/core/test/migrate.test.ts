@@ -14,6 +14,7 @@ import { MIGRATION_KEY } from '../src/migrate/state.js';
 import { contextOf } from '../src/tessera.js';
 import type { BulkStore } from '../src/store.js';
 import { ALICE, BOB, Jar, SECRET, codeOf, post, req, verifyCredentials } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 /** The same store without its synchronous read (servers treat it as a network store), with some members replaced. */
 function remote<T extends TokenStore>(store: T, replaced: Partial<Record<keyof BulkStore, unknown>> = {}): T {
@@ -396,7 +397,7 @@ describe('switchStore(): one process moves itself', () => {
     await a.revoke({ all: true }, nowSec());
     expect(await me(t, jars[0]!)).toBe('ok');
     const late = await login(t);
-    expect(await b.get(JSON.parse(Buffer.from(late.get('tessera')!.split('.')[1]!, 'base64url').toString()).sid)).not.toBeNull();
+    expect(await b.get(sessionIdOf(JSON.parse(Buffer.from(late.get('tessera')!.split('.')[1]!, 'base64url').toString()).sid))).not.toBeNull();
 
     await t.switchStore(c);
     await b.revoke({ all: true }, nowSec());

@@ -15,6 +15,7 @@ import {
   setup,
   Jar,
 } from './helpers.js';
+import { sessionIdOf, tokenIdOf } from '../src/lib/at-rest.js';
 
 const CLEAR_ALL = [
   `tessera=; Path=/; Max-Age=0; Expires=${EPOCH}; HttpOnly; SameSite=Lax`,
@@ -25,11 +26,13 @@ const CLEAR_ALL = [
 async function pair(options: Parameters<typeof setup>[0] = {}) {
   const s = setup({ mode: 'pair', accessTtl: 60, refreshTtl: 3600, clockTolerance: 0, ...options });
   const { jar, reply } = await login(s.core);
-  const sid = decodeJwt(jar.get('tessera')!).payload.sid as string;
+  /** The token's `sid` claim: the session key; the store knows the session as `sid`, its hash. */
+  const key = decodeJwt(jar.get('tessera')!).payload.sid as string;
+  const sid = sessionIdOf(key);
   const refresh = (cookie: string = jar.header) => s.core.route('refresh', post('/auth/refresh', undefined, { cookie }));
   /** The family's refresh records, oldest first. */
   const refreshRecords = async () => (await s.store.list({ subject: 'alice', kind: 'refresh', limit: 1000 })).records.filter(r => r.family === sid).sort((a, b) => a.createdAt - b.createdAt || (a.rotatedAt == null ? 1 : -1));
-  return { ...s, jar, loginReply: reply, sid, refresh, refreshRecords };
+  return { ...s, jar, loginReply: reply, sid, key, refresh, refreshRecords };
 }
 
 const refreshValue = (reply: HttpReply) => new Jar(reply).get('tessera-refresh');
@@ -38,7 +41,7 @@ const ofType = <T extends TesseraEvent['type']>(events: TesseraEvent[], type: T)
 
 describe('pair mode: login', () => {
   it('sets the access and the refresh cookie, and stores the session and its first refresh record', async () => {
-    const { loginReply, jar, sid, store, events } = await pair();
+    const { loginReply, jar, sid, key, store, events } = await pair();
     const access = jar.get('tessera')!;
     const refresh = jar.get('tessera-refresh')!;
     expect(setCookiesOf(loginReply)).toEqual([
@@ -46,9 +49,10 @@ describe('pair mode: login', () => {
       `tessera-refresh=${refresh}; Path=/auth; Max-Age=3600; Expires=${expires(T0, 3600)}; HttpOnly; SameSite=Lax`,
     ]);
     expect(loginReply.body).toEqual({ user: { id: 'alice', name: 'Alice' }, expiresAt: T0 + 60, sessionExpiresAt: T0 + 3600 });
-    expect(decodeJwt(access)).toMatchObject({ header: { typ: 'tessera-access+jwt', alg: 'HS256' }, payload: { sub: 'alice', sid, iat: T0, exp: T0 + 60 } });
-    expect(decodeJwt(refresh)).toMatchObject({ header: { typ: 'tessera-refresh+jwt' }, payload: { sub: 'alice', sid, iat: T0, exp: T0 + 3600 } });
+    expect(decodeJwt(access)).toMatchObject({ header: { typ: 'tessera-access+jwt', alg: 'HS256' }, payload: { sub: 'alice', sid: key, iat: T0, exp: T0 + 60 } });
+    expect(decodeJwt(refresh)).toMatchObject({ header: { typ: 'tessera-refresh+jwt' }, payload: { sub: 'alice', sid: key, iat: T0, exp: T0 + 3600 } });
     expect(await store.get(sid)).toMatchObject({ kind: 'session', family: sid, expiresAt: T0 + 3600, revokedAt: null });
+    expect(await store.get(key)).toBeNull(); // the store never sees the key
     expect(await store.get(jtiOf(refresh))).toEqual({
       id: jtiOf(refresh),
       kind: 'refresh',
@@ -65,7 +69,7 @@ describe('pair mode: login', () => {
 
 describe('pair mode: refresh rotates', () => {
   it('the refresh route issues a new pair, marks the used token rotated and extends the session', async () => {
-    const { refresh, jar, clock, store, sid, events } = await pair();
+    const { refresh, jar, clock, store, sid, key, events } = await pair();
     const used = jtiOf(jar.get('tessera-refresh')!);
     clock.set(T0 + 30);
     const reply = await refresh(jar.only('tessera-refresh')); // no access token: it would still be fresh
@@ -79,7 +83,7 @@ describe('pair mode: refresh rotates', () => {
     ]);
     expect(reply.body).toEqual({ user: { id: 'alice', name: 'Alice' }, id: sid, kind: 'session', mode: 'pair', createdAt: T0, expiresAt: T0 + 90, sessionExpiresAt: T0 + 3630 });
     expect(rt).not.toBe(jar.get('tessera-refresh'));
-    expect(decodeJwt(access).payload).toMatchObject({ sid, iat: T0 + 30, exp: T0 + 90 });
+    expect(decodeJwt(access).payload).toMatchObject({ sid: key, iat: T0 + 30, exp: T0 + 90 });
     expect(await store.get(used)).toMatchObject({ rotatedAt: T0 + 30, replacedBy: jtiOf(rt), reuseCount: 0, revokedAt: null });
     expect(await store.get(jtiOf(rt))).toMatchObject({ kind: 'refresh', family: sid, createdAt: T0 + 30, expiresAt: T0 + 3630, revokedAt: null });
     expect(await store.get(sid)).toMatchObject({ expiresAt: T0 + 3630, lastSeenAt: T0 + 30 });
@@ -226,7 +230,7 @@ describe('pair mode: the reuse rule', () => {
     expect(setCookiesOf(over)).toEqual(CLEAR_ALL);
     expect(await store.get(sid)).toMatchObject({ revokedAt: T0 + 10 });
     expect((await refreshRecords()).map(r => r.revokedAt)).toEqual([T0 + 10, T0 + 10]);
-    expect(ofType(events, 'reuse-detected')).toEqual([{ type: 'reuse-detected', at: T0 + 10, sessionId: sid, subject: 'alice', tokenId: jtiOf(jar.get('tessera-refresh')!) }]);
+    expect(ofType(events, 'reuse-detected')).toEqual([{ type: 'reuse-detected', at: T0 + 10, sessionId: sid, subject: 'alice', tokenId: tokenIdOf(jtiOf(jar.get('tessera-refresh')!)) }]);
     expect(ofType(events, 'revoked')).toEqual([{ type: 'revoked', at: T0 + 10, by: 'reuse', where: { family: sid }, count: 3 }]);
     // the successor is dead too, and so is the access token
     expectErrorReply(await refresh(new Jar(first).header), 'SESSION_ENDED');

@@ -19,12 +19,13 @@ import {
   setup,
   verifyCredentials,
 } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 /** A sliding session of ttl 1000 s (reissue window: the last 200 s), alice signed in at T0. */
 async function sliding(options: Parameters<typeof setup>[0] = {}) {
   const s = setup({ ttl: 1000, clockTolerance: 0, ...options });
   const { jar } = await login(s.core);
-  const sid = decodeJwt(jar.get('tessera')!).payload.sid as string;
+  const sid = sessionIdOf(decodeJwt(jar.get('tessera')!).payload.sid as string);
   return { ...s, jar, sid, auth: () => s.core.authenticate(req({ cookie: jar.header })) };
 }
 
@@ -50,7 +51,7 @@ describe('sliding: reissue inside the refresh window', () => {
     const token = cookieValue(r.cookies[0]!);
     expect(token).not.toBe(old);
     expect(r.cookies[0]).toBe(`tessera=${token}; Path=/; Max-Age=1000; Expires=${expires(T0 + 800, 1000)}; HttpOnly; SameSite=Lax`);
-    expect(decodeJwt(token).payload).toMatchObject({ sub: 'alice', sid, iat: T0 + 800, exp: T0 + 1800 });
+    expect(decodeJwt(token).payload).toMatchObject({ sub: 'alice', sid: decodeJwt(old).payload.sid, iat: T0 + 800, exp: T0 + 1800 });
     expect(decodeJwt(token).payload.jti).not.toBe(decodeJwt(old).payload.jti);
     expect(r.session).toMatchObject({ id: sid, expiresAt: T0 + 1800, sessionExpiresAt: T0 + 1800, createdAt: T0 });
     const rec = (await store.get(sid))!;
@@ -116,7 +117,7 @@ describe('sliding: reissue inside the refresh window', () => {
     const clock = fakeClock();
     const core = createTessera({ secret: SECRET, store, clock, ttl: 1000, verifyCredentials });
     const { jar } = await login(core);
-    const sid = decodeJwt(jar.get('tessera')!).payload.sid as string;
+    const sid = sessionIdOf(decodeJwt(jar.get('tessera')!).payload.sid as string);
     clock.set(T0 + 900);
     const r = await core.authenticate(req({ cookie: jar.header }));
     expect(codeOf(r)).toBe('SESSION_ENDED');

@@ -18,6 +18,7 @@ import {
   verifyCredentials,
   type FailMode,
 } from './helpers.js';
+import { sessionIdOf } from '../src/lib/at-rest.js';
 
 /** An instance on a failing store (healthy until told otherwise), alice signed in at T0. */
 async function onFailingStore(options: Partial<TesseraOptions> = {}) {
@@ -26,7 +27,7 @@ async function onFailingStore(options: Partial<TesseraOptions> = {}) {
   const events: TesseraEvent[] = [];
   const core = createTessera({ secret: SECRET, store, clock, verifyCredentials, storeTimeout: '50ms', onEvent: e => void events.push(e), ...options });
   const { jar } = await login(core);
-  const sid = decodeJwt(jar.get('tessera')!).payload.sid as string;
+  const sid = sessionIdOf(decodeJwt(jar.get('tessera')!).payload.sid as string);
   return { store, clock, events, core, jar, sid, inner: store.inner as MemoryStore };
 }
 

@@ -109,6 +109,8 @@ function metaName(key: string): string {
 }
 
 export class FileStore implements TokenStore {
+  /** On this machine's disk: a secret generated into it is as safe as the server itself. */
+  readonly local = true;
   readonly dir: string;
   private readonly recordsDir: string;
   private readonly tmpDir: string;

@@ -10,10 +10,11 @@ import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
 import type { Duration } from '../options.js';
+import { recordIntact, signRecord } from '../lib/at-rest.js';
 import { storableUser } from '../lib/json-user.js';
 import { sealUser } from '../seal.js';
 import type { HttpRequest, User } from '../types.js';
-import { maybeTouch, toSession } from './checks.js';
+import { maybeTouch, tampered, toSession } from './checks.js';
 import { infoOf, type SessionInfo } from './admin.js';
 import { checkScopes } from './scopes.js';
 
@@ -52,6 +53,7 @@ export async function checkStoredToken(ctx: Context, req: HttpRequest, kind: 'ap
   if (!record || record.kind !== kind || !record.secretHash || !safeEqual(sha256(secret), record.secretHash)) {
     throw reject('TOKEN_INVALID', `${kind}-unknown`, 'none', id);
   }
+  if (!recordIntact(record, secret)) throw tampered(ctx, 'none', id, record.subject);
   if (record.revokedAt !== null) throw reject('SESSION_ENDED', `${kind}-revoked`, 'none', id, record.subject);
   if (record.expiresAt !== null && record.expiresAt <= now) throw reject('SESSION_ENDED', `${kind}-expired`, 'none', id, record.subject);
   const tenantOf = ctx.o.tenant;
@@ -86,6 +88,7 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
   if (input.tenant != null) record.tenant = input.tenant;
   if (scopes !== null) record.scopes = scopes;
   sealUser(ctx, record, user);
+  signRecord(record, secret);
   await ctx.store.put(record);
   ctx.emit(() => ({ type: 'issued', at: now, kind: 'api', sessionId: id, subject: user.id, tenant: record.tenant ?? null }));
   return { token: `${API_PREFIX}${id}.${secret}`, info: infoOf(record) };

@@ -1,10 +1,12 @@
 /** The checks every authenticated request passes, written once for access, sliding, refresh, API and job tokens. */
 import { clientIp } from '../client.js';
 import type { Context } from '../context.js';
+import type { Clear } from '../reject.js';
 import { sameClient } from '../lib/ip.js';
 
 import { reject } from '../reject.js';
 import { openRecord } from '../seal.js';
+import { recordIntact } from '../lib/at-rest.js';
 import { SessionObject } from '../session.js';
 import type { TokenRecord } from '../store.js';
 import type { Claims } from '../token.js';
@@ -21,8 +23,10 @@ export function checkRecord(ctx: Context, req: HttpRequest, claims: Claims, reco
   const { sid, sub } = claims;
   if (record === null) throw reject('SESSION_ENDED', 'unknown-session', 'all', sid, sub);
   if (record.kind !== 'session') throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
-  // Before its fields are believed: a sealed record changed in the store (its subject, say) has ended.
+  // Before any field is believed: a changed seal (`safePassword`) does not open, and a record changed
+  // in the store (its user, say) no longer matches its HMAC.
   openRecord(ctx, record);
+  if (!recordIntact(record, claims.key)) throw tampered(ctx, 'all', sid, sub);
   if (record.subject !== sub) throw reject('TOKEN_INVALID', 'record-mismatch', 'access', sid, sub);
   if ((record.tenant ?? null) !== (claims.tnt ?? null)) throw reject('TOKEN_INVALID', 'tenant', 'access', sid, sub);
   if (record.revokedAt !== null) throw reject('SESSION_ENDED', 'revoked', 'all', sid, sub);
@@ -35,6 +39,17 @@ export function checkRecord(ctx: Context, req: HttpRequest, claims: Claims, reco
   }
   return record;
 }
+
+/** A record whose HMAC does not match: changed in the store, or written before records carried one. Logged at most once a minute per instance. */
+export function tampered(ctx: Context, clear: Clear, id: string, sub?: string): Error {
+  const now = ctx.now();
+  if (now - (lastTamperWarning.get(ctx) ?? -Infinity) >= 60) {
+    lastTamperWarning.set(ctx, now);
+    ctx.o.logger.warn({ reason: 'record-tampered' }, 'a stored record does not match its HMAC (changed in the store, or written before records were signed): its token is refused with SESSION_ENDED');
+  }
+  return reject('SESSION_ENDED', 'record-tampered', clear, id, sub);
+}
+const lastTamperWarning = new WeakMap<Context, number>();
 
 /** Tenant, then the session record read from the store, then `checkRecord`. */
 export async function loadSession(ctx: Context, req: HttpRequest, claims: Claims, now: number): Promise<TokenRecord> {
@@ -76,8 +91,9 @@ export function capExpiry(now: number, lifetime: number, record: Pick<TokenRecor
   return record.absoluteExpiresAt != null ? Math.min(exp, record.absoluteExpiresAt) : exp;
 }
 
-export function claimsFor(record: Pick<TokenRecord, 'family' | 'subject' | 'tenant'>, jti: string, iat: number, exp: number): Claims {
-  const c: Claims = { sub: record.subject, sid: record.family, jti, iat, exp };
+/** Claims for a token of `record`'s session; `key` is the session's secret `sid` (a presented token's `claims.key`, or the new one at login). */
+export function claimsFor(record: Pick<TokenRecord, 'family' | 'subject' | 'tenant'>, key: string, jti: string, iat: number, exp: number): Claims {
+  const c: Claims = { sub: record.subject, sid: record.family, key, jti, iat, exp };
   if (record.tenant != null) c.tnt = record.tenant;
   return c;
 }

@@ -9,6 +9,7 @@ import type { Context } from '../context.js';
 import { parseDuration } from '../lib/duration.js';
 import { storableUser } from '../lib/json-user.js';
 import { randomId, sha256 } from '../lib/random.js';
+import { signRecord } from '../lib/at-rest.js';
 import type { Duration } from '../options.js';
 import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
@@ -95,6 +96,7 @@ export async function createJobToken(ctx: Context, input: CreateJobTokenInput): 
   };
   if (tenant !== null) record.tenant = tenant;
   sealUser(ctx, record, user);
+  signRecord(record, secret);
   const replaced = await ctx.store.revoke({ family }, now);
   if (replaced > 0) ctx.emit(() => ({ type: 'revoked', at: now, by: 'admin', where: { family }, count: replaced }));
   await ctx.store.put(record);

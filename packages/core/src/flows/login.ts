@@ -2,6 +2,7 @@
 import { clientIp, isSecure } from '../client.js';
 import type { Context } from '../context.js';
 import { randomId } from '../lib/random.js';
+import { sessionIdOf, signRecord } from '../lib/at-rest.js';
 import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
@@ -53,7 +54,9 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
   // Fixation: a login (any way) ends the session the request presented, so a token planted
   // before the victim logs in does not become the victim's session.
   await endSessions(ctx, await presentedSessions(ctx, codec, readCredentials(req, ctx.jar), now), 'login', now);
-  const sid = randomId();
+  // The token carries `key`; the store knows the session only by its hash (lib/at-rest.ts).
+  const key = randomId();
+  const sid = sessionIdOf(key);
   const absolute = o.absoluteTimeout > 0 ? now + o.absoluteTimeout : null;
   const lifetime = o.mode === 'pair' ? o.refreshTtl : o.ttl;
   const sessionExp = absolute !== null ? Math.min(now + lifetime, absolute) : now + lifetime;
@@ -76,11 +79,12 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
     if (o.bindClientIp) record.binding = o.bindClientIp;
   }
   sealUser(ctx, record, stored, credentials);
+  signRecord(record, key);
   const secure = isSecure(ctx, req);
   const body: JsonObject = { user: stored as unknown as JsonObject, expiresAt: sessionExp };
   if (o.mode === 'sliding') {
     await ctx.store.put(record);
-    const token = await codec.sign('session', claimsFor(record, randomId(), now, sessionExp));
+    const token = await codec.sign('session', claimsFor(record, key, randomId(), now, sessionExp));
     ctx.emit(() => ({ type: 'issued', at: now, kind: 'session', sessionId: sid, subject: user.id, tenant }));
     if (o.tokenInLoginBody) body.token = token;
     return { ...ok(toSession(ctx, record, sessionExp), [ctx.jar.access(token, sessionExp - now, secure, now)], { token }), body };
@@ -91,8 +95,8 @@ export async function issue(ctx: Context, req: HttpRequest, user: User, peer: st
   await ctx.store.put(refresh);
   await ctx.store.put(record);
   const accessExp = Math.min(now + o.accessTtl, sessionExp);
-  const accessToken = await codec.sign('access', claimsFor(record, randomId(), now, accessExp));
-  const refreshToken = await codec.sign('refresh', claimsFor(record, refresh.id, now, sessionExp));
+  const accessToken = await codec.sign('access', claimsFor(record, key, randomId(), now, accessExp));
+  const refreshToken = await codec.sign('refresh', claimsFor(record, key, refresh.id, now, sessionExp));
   ctx.emit(() => ({ type: 'issued', at: now, kind: 'access', sessionId: sid, subject: user.id, tenant }));
   ctx.emit(() => ({ type: 'issued', at: now, kind: 'refresh', sessionId: sid, subject: user.id, tenant }));
   body.expiresAt = accessExp;

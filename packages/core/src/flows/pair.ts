@@ -9,6 +9,7 @@
 import { isSecure } from '../client.js';
 import type { Context } from '../context.js';
 import { randomId } from '../lib/random.js';
+import { tokenIdOf } from '../lib/at-rest.js';
 import { ok, type Ok } from '../outcome.js';
 import { reject } from '../reject.js';
 import type { TokenRecord } from '../store.js';
@@ -60,9 +61,9 @@ async function rotate(ctx: Context, req: HttpRequest, codec: TokenCodec, refresh
 
   const refreshExp = current.expiresAt ?? exp;
   const accessExp = Math.min(now + o.accessTtl, refreshExp);
-  const accessToken = await codec.sign('access', claimsFor(session, randomId(), now, accessExp));
+  const accessToken = await codec.sign('access', claimsFor(session, claims.key, randomId(), now, accessExp));
   // Signing is deterministic, so a grace winner gets the very token the rotation winner got.
-  const newRefresh = await codec.sign('refresh', claimsFor(session, current.id, current.createdAt, refreshExp));
+  const newRefresh = await codec.sign('refresh', claimsFor(session, claims.key, current.id, current.createdAt, refreshExp));
   const secure = isSecure(ctx, req);
   const cookies = [ctx.jar.access(accessToken, refreshExp - now, secure, now), ctx.jar.refresh(newRefresh, refreshExp - now, secure, now)];
   ctx.emit(() => ({ type: 'refreshed', at: now, mode: 'pair', sessionId: session.id, subject: session.subject, grace }));
@@ -134,7 +135,7 @@ export async function freshPair(ctx: Context, req: HttpRequest, codec: TokenCode
 }
 
 async function reuseDetected(ctx: Context, claims: Claims, now: number): Promise<never> {
-  ctx.emit(() => ({ type: 'reuse-detected', at: now, sessionId: claims.sid, subject: claims.sub, tokenId: claims.jti }));
+  ctx.emit(() => ({ type: 'reuse-detected', at: now, sessionId: claims.sid, subject: claims.sub, tokenId: tokenIdOf(claims.jti) }));
   const count = await ctx.store.revoke({ family: claims.sid }, now);
   ctx.emit(() => ({ type: 'revoked', at: now, by: 'reuse', where: { family: claims.sid }, count }));
   throw reject('REFRESH_REUSED', 'refresh-reused', 'all', claims.sid, claims.sub);

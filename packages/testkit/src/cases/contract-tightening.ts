@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { cookieHeader, type SuiteContext, type TestApp } from '../adapter-suite.js';
 import { SECRET, SECRET_KID, USERS } from '../fixtures.js';
 import { basic, basicLoginRequest, clearedCookie, cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 const key = new TextEncoder().encode(SECRET);
@@ -15,7 +16,7 @@ function forge(typ: 'session' | 'access' | 'refresh', payload: Record<string, un
 
 const refreshName = (app: TestApp) => `${app.cookieName}-refresh`;
 const refreshOnly = (app: TestApp, jar: Record<string, string>) => `${refreshName(app)}=${jar[refreshName(app)]}`;
-const sidOf = (login: { jar: Record<string, string> }, app: TestApp) => decodeJwt(login.jar[app.cookieName]!).payload.sid as string;
+const sidOf = (login: { jar: Record<string, string> }, app: TestApp) => sessionIdOf(decodeJwt(login.jar[app.cookieName]!).payload.sid as string);
 const reasons = (app: TestApp) => app.events.flatMap(e => (e.type === 'rejected' ? [e.reason] : []));
 
 export default function contractTightening(ctx: SuiteContext): void {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { cookieHeader, type SuiteContext, type TestApp } from '../adapter-suite.js';
 import { basic, basicLoginRequest, clearedCookie, cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 
-const sidOf = (token: string): string => decodeJwt(token).payload.sid as string;
+const sidOf = (token: string): string => sessionIdOf(decodeJwt(token).payload.sid as string);
 
 function revokedEvents(app: TestApp) {
   return app.events.filter(e => e.type === 'revoked');

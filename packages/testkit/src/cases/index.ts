@@ -31,6 +31,7 @@ import trustProxy from './trust-proxy.js';
 import contractTightening from './contract-tightening.js';
 import throttle from './throttle.js';
 import sealed from './sealed.js';
+import atRest from './at-rest.js';
 import attacks from './attacks/index.js';
 
 /** One file per behaviour; each registers its own describe block. */
@@ -67,5 +68,6 @@ export const ALL_CASES: ((ctx: SuiteContext) => void)[] = [
   contractTightening,
   throttle,
   sealed,
+  atRest,
   attacks,
 ];

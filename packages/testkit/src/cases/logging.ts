@@ -69,6 +69,28 @@ export default function logging(ctx: SuiteContext): void {
       expect(dump).not.toContain(secret.slice(0, 16));
     });
 
+    it('a secret generated into a store that is not local (a network store) is a warning that says why, never the secret', async () => {
+      const store = asIs(ctx.newStore());
+      expect(store.local).toBe(true); // the memory and file stores
+      // The same store, as a network store presents itself: without `local`.
+      const shared = new Proxy(store, {
+        get(target, key) {
+          if (key === 'local') return false;
+          const v = Reflect.get(target, key, target) as unknown;
+          return typeof v === 'function' && key !== 'constructor' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const { lines, logger } = recorder();
+      const app = await ctx.app({ store: shared, secret: undefined, logger });
+      expect((await app.login()).status).toBe(200);
+      const warning = lines.find(l => l.level === 'warn');
+      expect(warning?.msg).toBe(
+        'no secret configured: generated a signing secret and kept it in the store; whoever can write to this store can add a session for any user: on a shared store, set `secret` (TESSERA_SECRET) or `keys`',
+      );
+      const secret = await store.initSecret!('a-candidate-that-loses-to-the-kept-secret-0123456789');
+      expect(JSON.stringify(lines)).not.toContain(secret.slice(0, 16));
+    });
+
     it('a failing store: one error line per operation per 10 s of the instance\'s clock, then the count left out', async () => {
       const { lines, logger } = recorder();
       const app = await ctx.app({ logger });

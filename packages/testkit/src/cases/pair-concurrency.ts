@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { cookieHeader, type SuiteContext, type TestApp } from '../adapter-suite.js';
 import { cookiesOf, decodeJwt } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const BURSTS = 100;
 const WIDTH = 10;
@@ -39,7 +40,7 @@ export default function pairConcurrency(ctx: SuiteContext): void {
       expect({ forks, failures }).toEqual({ forks: 0, failures: 0 });
       expect(app.events.filter(e => e.type === 'reuse-detected')).toHaveLength(0);
       // exactly one live (not rotated-out) refresh token remains for the family
-      const sid = decodeJwt(cookie.split('; ').find(c => c.startsWith(`${app.cookieName}-refresh=`))!.split('=')[1]!).payload.sid;
+      const sid = sessionIdOf(decodeJwt(cookie.split('; ').find(c => c.startsWith(`${app.cookieName}-refresh=`))!.split('=')[1]!).payload.sid as string);
       const page = await app.store.list({ subject: 'alice', kind: 'refresh', limit: 10_000 });
       const heads = page.records.filter(r => r.family === sid && r.rotatedAt == null && r.revokedAt === null);
       expect(heads).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { SuiteContext, TestApp } from '../adapter-suite.js';
 import { cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 
@@ -73,7 +74,7 @@ export default function pairManyTabs(ctx: SuiteContext): void {
         expect(res.status).toBe(200);
         expect(cookiesOf(res).find(c => c.name === name)?.value).toBe(head);
       }
-      const sid = decodeJwt(head).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(head).payload.sid as string);
       expect((await liveHeads(app, sid)).map(r => r.id)).toEqual([decodeJwt(head).payload.jti]);
       expect(app.events.filter(e => e.type === 'reuse-detected')).toHaveLength(0);
     });
@@ -82,7 +83,7 @@ export default function pairManyTabs(ctx: SuiteContext): void {
       const app = await ctx.app(PAIR);
       const jar = new BrowserJar();
       jar.absorb(await app.http().post('/auth/login').send({ username: 'alice', password: 'wonderland' }));
-      const sid = decodeJwt(jar.get(app.cookieName)!).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(jar.get(app.cookieName)!).payload.sid as string);
       const codes: string[] = [];
       for (let round = 0; round < 5; round++) {
         ctx.clock.advance(120); // the access token expired
@@ -112,7 +113,7 @@ export default function pairManyTabs(ctx: SuiteContext): void {
       const name = `${app.cookieName}-refresh`;
       const heads = new Set(replies.map(r => cookiesOf(r).find(c => c.name === name)?.value));
       expect(heads.size).toBe(1); // every request was handed the one successor
-      const sid = decodeJwt(login.jar[app.cookieName]!).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(login.jar[app.cookieName]!).payload.sid as string);
       expect(await liveHeads(app, sid)).toHaveLength(1);
       expect(app.events.filter(e => e.type === 'reuse-detected')).toHaveLength(0);
     });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { cookieHeader, type SuiteContext, type TestApp } from '../adapter-suite.js';
 import { basic, basicLoginRequest, cookiesOf, decodeJwt, expectError, expires } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 
@@ -28,7 +29,7 @@ export default function programmaticSessions(ctx: SuiteContext): void {
       const { header, payload } = decodeJwt(c.value);
       expect(header).toEqual(decodeJwt(viaRoute.cookies[0]!.value).header);
       expect(payload).toMatchObject({ sub: 'alice', iat: now, exp: now + 604800 });
-      const sid = payload.sid as string;
+      const sid = sessionIdOf(payload.sid as string);
       expect(await app.store.get(sid)).toMatchObject({
         id: sid,
         kind: 'session',
@@ -84,7 +85,7 @@ export default function programmaticSessions(ctx: SuiteContext): void {
       expect(decodeJwt(refresh!.value)).toMatchObject({ header: { typ: 'tessera-refresh+jwt' }, payload: { sub: 'bob', exp: now + 3600 } });
       const viaRoute = await app.login('bob');
       expect(viaRoute.cookies.map(x => x.raw.replace(x.value, '<token>'))).toEqual([access!, refresh!].map(x => x.raw.replace(x.value, '<token>')));
-      const sid = decodeJwt(access!.value).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(access!.value).payload.sid as string);
       expect(await app.store.get(sid)).toMatchObject({ kind: 'session', subject: 'bob', ip: '127.0.0.1', expiresAt: now + 3600 });
       expect(app.events.filter(e => e.type === 'issued' && e.sessionId === sid).map(e => (e as { kind: string }).kind)).toEqual(['access', 'refresh']);
       const { cookie, jar } = cookieHeader([access!, refresh!]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { HttpReply, Rejection } from '@tessera/core';
 import type { SuiteContext } from '../adapter-suite.js';
 import { clearedCookie, cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 
@@ -74,7 +75,7 @@ export default function rejection(ctx: SuiteContext): void {
       const { onReject } = custom();
       const app = await ctx.app({ onReject });
       const { cookie, cookies } = await app.login();
-      await app.store.revoke({ id: decodeJwt(cookies[0]!.value).payload.sid }, ctx.clock.now());
+      await app.store.revoke({ id: sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string) }, ctx.clock.now());
       const ended = await app.http().get('/api/me').set('Cookie', cookie);
       expectCustom(ended, 401, 'SESSION_ENDED');
       expect(cookiesOf(ended).map(c => c.raw)).toEqual([clearedCookie('tessera')]);
@@ -98,7 +99,7 @@ export default function rejection(ctx: SuiteContext): void {
       const { cookie, cookies } = await app.login();
       const page = await app.http().get('/page').set('Cookie', cookie).redirects(0);
       expect({ status: page.status, body: page.body }).toEqual({ status: 200, body: { user: { id: 'alice', name: 'Alice' } } });
-      await app.store.revoke({ id: decodeJwt(cookies[0]!.value).payload.sid }, ctx.clock.now());
+      await app.store.revoke({ id: sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string) }, ctx.clock.now());
       const ended = await app.http().get('/page').set('Cookie', cookie).redirects(0);
       expect(ended.status).toBe(302);
       expect(ended.headers.location).toBe('/login?reason=SESSION_ENDED');
@@ -114,7 +115,7 @@ export default function rejection(ctx: SuiteContext): void {
       expect(anon.status).toBe(302);
       expect(anon.headers.location).toBe('/login?reason=TOKEN_MISSING');
       const { cookie, cookies } = await app.login();
-      await app.store.revoke({ id: decodeJwt(cookies[0]!.value).payload.sid }, ctx.clock.now());
+      await app.store.revoke({ id: sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string) }, ctx.clock.now());
       const ended = await app.http().get('/page').set('Cookie', cookie).redirects(0);
       expect(ended.status).toBe(302);
       expect(ended.headers.location).toBe('/login?reason=SESSION_ENDED');

@@ -1,13 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import type { SuiteContext } from '../adapter-suite.js';
 import { clearedCookie, cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 export default function storeTracking(ctx: SuiteContext): void {
   describe('tokens are tracked in the store', () => {
     it('login writes a session record; the token names it', async () => {
       const app = await ctx.app();
       const { cookies } = await app.login();
-      const sid = decodeJwt(cookies[0]!.value).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string);
       const rec = await app.store.get(sid);
       expect(rec).toMatchObject({ id: sid, kind: 'session', subject: 'alice', family: sid, revokedAt: null, user: { id: 'alice', name: 'Alice' } });
       expect(rec!.expiresAt).toBe(ctx.clock.now() + 604800);
@@ -17,7 +18,7 @@ export default function storeTracking(ctx: SuiteContext): void {
       const app = await ctx.app();
       const { cookie, cookies } = await app.login();
       expect((await app.http().get('/api/me').set('Cookie', cookie)).status).toBe(200);
-      const sid = decodeJwt(cookies[0]!.value).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string);
       expect(await app.store.revoke({ id: sid }, ctx.clock.now())).toBe(1);
       const res = await app.http().get('/api/me').set('Cookie', cookie);
       expectError(res, 'SESSION_ENDED');

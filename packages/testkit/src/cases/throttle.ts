@@ -6,6 +6,7 @@ import type { SuiteContext, TestApp } from '../adapter-suite.js';
 import { failingStore } from '../failing-store.js';
 import { SECRET_KID, verifyCredentials } from '../fixtures.js';
 import { decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 const PAIR = { mode: 'pair', accessTtl: 60, refreshTtl: 3600 } as const;
 const TOO_MANY = { error: { code: 'TOO_MANY_ATTEMPTS', message: ERRORS.TOO_MANY_ATTEMPTS.message } };
@@ -169,7 +170,7 @@ export default function throttle(ctx: SuiteContext): void {
       const honest = await app.login('alice');
       // A genuine token whose login is gone from the store names no record.
       const gone = await app.login('bob');
-      await app.core.revokeSession(decodeJwt(gone.jar[app.cookieName]!).payload.sid as string);
+      await app.core.revokeSession(sessionIdOf(decodeJwt(gone.jar[app.cookieName]!).payload.sid as string));
       await app.store.purgeExpired(ctx.clock.now());
       expectError(await refresh(`${name}=garbage`), 'TOKEN_INVALID');
       expectError(await refresh(`${name}=${await forged('alice')}`), 'TOKEN_INVALID');
@@ -195,7 +196,7 @@ export default function throttle(ctx: SuiteContext): void {
       const name = `${app.cookieName}-refresh`;
       const a = await app.login('alice');
       const b = await app.login('bob');
-      await app.core.revokeSession(decodeJwt(a.jar[app.cookieName]!).payload.sid as string);
+      await app.core.revokeSession(sessionIdOf(decodeJwt(a.jar[app.cookieName]!).payload.sid as string));
       for (let i = 0; i < 5; i++) expectError(await app.http().post('/auth/refresh').set('Cookie', `${name}=${a.jar[name]}`), 'SESSION_ENDED');
       ctx.clock.advance(3600 + 10); // b's refresh token has expired
       for (let i = 0; i < 5; i++) expectError(await app.http().post('/auth/refresh').set('Cookie', `${name}=${b.jar[name]}`), 'SESSION_ENDED');

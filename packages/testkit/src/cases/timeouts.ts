@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { cookieHeader, type SuiteContext } from '../adapter-suite.js';
 import { cookiesOf, decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 export default function timeouts(ctx: SuiteContext): void {
   describe('idle and absolute timeouts', () => {
@@ -22,7 +23,7 @@ export default function timeouts(ctx: SuiteContext): void {
     it('touch is throttled: a busy session does not write on every request', async () => {
       const app = await ctx.app({ idleTimeout: 600 }); // touchInterval = 60 s
       const { cookies, cookie } = await app.login();
-      const sid = decodeJwt(cookies[0]!.value).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string);
       const loginAt = ctx.clock.now();
       ctx.clock.advance(30);
       for (let i = 0; i < 5; i++) await app.http().get('/api/me').set('Cookie', cookie);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { SuiteContext } from '../adapter-suite.js';
 import { decodeJwt, expectError } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 export default function tokenOptions(ctx: SuiteContext): void {
   describe('token options', () => {
@@ -38,7 +39,7 @@ export default function tokenOptions(ctx: SuiteContext): void {
     it('touchInterval sets how often lastSeenAt is written', async () => {
       const app = await ctx.app({ touchInterval: 10 });
       const { cookies, cookie } = await app.login();
-      const sid = decodeJwt(cookies[0]!.value).payload.sid as string;
+      const sid = sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string);
       const loginAt = ctx.clock.now();
       ctx.clock.advance(9);
       await app.http().get('/api/me').set('Cookie', cookie);

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { TesseraOptions } from '@tessera/core';
 import type { MountSetup, SuiteContext, TestApp } from '../adapter-suite.js';
 import { cookiesOf, decodeJwt, expectError, expires } from './helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 /** Logs in with these headers; returns the Cookie header and the session's store record. */
 async function loginWith(app: TestApp, headers: Record<string, string>) {
@@ -10,7 +11,7 @@ async function loginWith(app: TestApp, headers: Record<string, string>) {
   const res = await r.send({ username: 'alice', password: 'wonderland' });
   expect(res.status).toBe(200);
   const cookies = cookiesOf(res);
-  const record = await app.store.get(decodeJwt(cookies[0]!.value).payload.sid as string);
+  const record = await app.store.get(sessionIdOf(decodeJwt(cookies[0]!.value).payload.sid as string));
   return { res, cookies, cookie: cookies.map(c => `${c.name}=${c.value}`).join('; '), record };
 }
 

@@ -3,6 +3,7 @@ import { expect } from '@jest/globals';
 import { USERS } from '../../fixtures.js';
 import { type Attack, ACCESS, expectAlice, expectRefusal, genuine, lastReason, me } from './harness.js';
 import type { SuiteContext } from '../../adapter-suite.js';
+import { sessionIdOf } from '@tessera/core';
 
 async function withApiToken(ctx: SuiteContext) {
   const app = await ctx.app();
@@ -48,7 +49,7 @@ export const API_TOKEN_ATTACKS: Attack[] = [
     async run(ctx) {
       const { app, id, secret, bearer } = await withApiToken(ctx);
       const login = await genuine(app);
-      const sid = login.payload.sid as string;
+      const sid = sessionIdOf(login.payload.sid as string);
       expectRefusal(await bearer(`tsr_${sid}.${secret}`), 'TOKEN_INVALID', 'none', [secret]);
       expect(lastReason(app)).toBe('api-unknown');
       const asJob = await bearer(`tsj_${id}.${secret}`);

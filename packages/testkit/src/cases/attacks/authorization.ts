@@ -2,6 +2,7 @@
 import { expect } from '@jest/globals';
 import { USERS } from '../../fixtures.js';
 import { type Attack, expectRefusal, genuine, me } from './harness.js';
+import { sessionIdOf } from '@tessera/core';
 
 export const AUTHORIZATION_ATTACKS: Attack[] = [
   {
@@ -12,7 +13,7 @@ export const AUTHORIZATION_ATTACKS: Attack[] = [
       const alice = await genuine(app);
       const bob = await genuine(app, 'bob');
       const as = alice.cookie;
-      const bobSid = bob.payload.sid as string;
+      const bobSid = sessionIdOf(bob.payload.sid as string);
       for (const r of [
         app.http().get('/auth/admin/users/bob/sessions').set('Cookie', as),
         app.http().post('/auth/admin/users/bob/revoke').set('Cookie', as),

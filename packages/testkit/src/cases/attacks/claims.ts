@@ -4,6 +4,7 @@ import { USERS } from '../../fixtures.js';
 import { cookiesOf, decodeJwt } from '../helpers.js';
 import { type Attack, PAIR, REFRESH, expectAlice, expectRefusal, genuine, header, lastReason, macJws, resign, withToken } from './harness.js';
 import type { SuiteContext, TestApp } from '../../adapter-suite.js';
+import { sessionIdOf } from '@tessera/core';
 
 async function refused(app: TestApp, token: string, reason: string | RegExp, code: 'TOKEN_INVALID' | 'SESSION_ENDED' = 'TOKEN_INVALID'): Promise<void> {
   expectRefusal(await withToken(app, token), code, 'access', [token]);
@@ -131,11 +132,13 @@ export const CLAIM_ATTACKS: Attack[] = [
   },
   {
     id: 'A61',
-    title: 'a `sid` naming an API-token record, an unknown record, or an oversized id is refused',
+    title: 'a `sid` naming a stored record (an API token\'s, the session\'s own public id), an unknown one, or an oversized id is refused',
     async run(ctx) {
       const { app, edit } = await base(ctx);
       const { info } = await app.core.createApiToken({ user: USERS.alice!.user });
-      await refused(app, edit(p => ({ ...p, sid: info.id })), 'record-mismatch');
+      // Records are keyed by a hash of the `sid` claim: no stored id names a record when presented as one.
+      await refused(app, edit(p => ({ ...p, sid: info.id })), 'unknown-session', 'SESSION_ENDED');
+      await refused(app, edit(p => ({ ...p, sid: sessionIdOf(p.sid as string) })), 'unknown-session', 'SESSION_ENDED');
       await refused(app, edit(p => ({ ...p, sid: 'no-such-session' })), 'unknown-session', 'SESSION_ENDED');
       await refused(app, edit(p => ({ ...p, sid: 's'.repeat(300) })), 'claims');
       await refused(app, edit(p => ({ ...p, jti: 'j'.repeat(300) })), 'claims');

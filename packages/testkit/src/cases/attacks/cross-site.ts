@@ -4,6 +4,7 @@ import type { User } from '@tessera/core';
 import type { SuiteContext, TestApp } from '../../adapter-suite.js';
 import { verifyCredentials } from '../../fixtures.js';
 import { type Attack, PAIR, REFRESH, LOGIN, expectAlice, expectRefusal, genuine, me } from './harness.js';
+import { sessionIdOf } from '@tessera/core';
 
 const FORM = 'application/x-www-form-urlencoded';
 const CREDENTIALS_FORM = 'username=bob&password=builder';
@@ -166,7 +167,7 @@ export const CROSS_SITE_ATTACKS: Attack[] = [
       const root = await genuine(app, 'root');
       const alice = await genuine(app);
       const evil = 'https://evil.example';
-      const sid = alice.payload.sid as string;
+      const sid = sessionIdOf(alice.payload.sid as string);
       expectRefusal(await app.http().delete(`/auth/admin/sessions/${sid}`).set('Cookie', root.cookie).set('Origin', evil), 'CSRF_FAILED', 'none');
       expectRefusal(await app.http().post('/auth/admin/revoke-all').set('Cookie', root.cookie).set('Origin', evil), 'CSRF_FAILED', 'none');
       expectRefusal(await app.http().post('/auth/admin/api-tokens').set('Cookie', root.cookie).set('Sec-Fetch-Site', 'cross-site').send({ label: 'x' }), 'CSRF_FAILED', 'none');

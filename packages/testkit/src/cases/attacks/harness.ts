@@ -8,6 +8,7 @@ import type { ErrorCode, TokenStore } from '@tessera/core';
 import { cookieHeader, type SuiteContext, type TestApp } from '../../adapter-suite.js';
 import { SECRET, SECRET_KID } from '../../fixtures.js';
 import { clearedCookie, cookiesOf, decodeJwt, expectError } from '../helpers.js';
+import { sessionIdOf } from '@tessera/core';
 
 /** One attack: a stable id (docs/security.md maps it), a one-line title, and a run of one or a few requests. */
 export interface Attack {
@@ -105,7 +106,7 @@ export function lastReason(app: TestApp): string | undefined {
 
 /** The session id a token names. */
 export function sidOf(token: string): string {
-  return decodeJwt(token).payload.sid as string;
+  return sessionIdOf(decodeJwt(token).payload.sid as string);
 }
 
 /** The Cookie header of a reply's Set-Cookie values (over `jar`). */
