@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { sessionIdOf } from '@tessera/core';
+import { decodeJwt } from 'jose';
 import type { SuiteContext } from '../adapter-suite.js';
 import { SECRET } from '../fixtures.js';
 
@@ -23,6 +25,14 @@ export default function events(ctx: SuiteContext): void {
         expect(dump).not.toContain(value.split('.')[2]!);
       }
       expect(dump).not.toContain(SECRET);
+      // Ids as hashes: the session key (`sid`) and the token ids (`jti`) of the tokens never appear;
+      // events name the session by its public id, the one session lists show.
+      for (const value of Object.values(login.jar)) {
+        const { sid, jti } = decodeJwt(value) as { sid: string; jti: string };
+        expect(dump).not.toContain(sid);
+        expect(dump).not.toContain(jti);
+        expect(app.events.some(e => 'sessionId' in e && e.sessionId === sessionIdOf(sid))).toBe(true);
+      }
       const rejected = app.events.find(e => e.type === 'rejected' && e.code === 'REFRESH_REUSED');
       expect(rejected).toMatchObject({ reason: 'refresh-reused', path: '/auth/refresh' });
     });
