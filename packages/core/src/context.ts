@@ -40,7 +40,7 @@ export function createContext(o: ResolvedOptions, store: TokenStore): Context {
     : () => {};
   const now = o.clock;
   const storeFailed = storeFailureLog(o.logger, now);
-  const guarded = new GuardedStore(store, o.storeTimeout * 1000, emit, now, storeFailed);
+  const guarded = new GuardedStore(store, o.storeTimeout * 1000, emit, now, storeFailed, { size: o.recordCacheSize, maxStaleMs: o.recordCacheMaxStale * 1000 });
   return {
     o,
     now,

@@ -266,6 +266,19 @@ export const OPTION_TABLE = [
     defaultDoc: '`10000`',
     doc: 'Tokens whose signature jose verified are remembered (by exact token string) so the signature is not recomputed on every request. Expiry and the store record are still checked on every request. With `safePassword`, opened seals are remembered the same way (by sealed value), so each record version is decrypted once. `0` disables.',
   }),
+  option('recordCacheSize', {
+    type: { kind: 'integer', min: 0, max: 10_000_000 },
+    default: 10_000,
+    defaultDoc: '`10000`',
+    doc: 'Records kept in this process, for stores that push change notices (file, Redis, PostgreSQL): a request then checks its session without a store round trip, and a change made on any server (logout, revocation, rotation) drops the record everywhere within milliseconds. When notices may be missed (connection lost), the cache is bypassed until they flow again: never stale. `0` disables.',
+  }),
+  option('recordCacheMaxStale', {
+    type: { kind: 'duration', min: 0 },
+    default: 0,
+    defaultDoc: '`0` (not cached)',
+    unit: 'seconds',
+    doc: 'For stores without change notices (DynamoDB, custom stores): how old a cached record may be. A revocation made on another server is then seen within this bound. `0`: such stores are read on every request.',
+  }),
   option('clock', {
     type: { kind: 'function' },
     default: () => Math.floor(Date.now() / 1000),

@@ -122,6 +122,10 @@ export interface TesseraOptions {
   maxTokenBytes?: number;
   /** Verified-signature cache entries (tokens are still checked against the store each request). Default 10000. */
   verifiedCacheSize?: number;
+  /** Records cached in this process for stores that push change notices (`watch`). Default 10000; 0 disables. */
+  recordCacheSize?: number;
+  /** Stores without change notices: how old a cached record may be. Default 0 (not cached). */
+  recordCacheMaxStale?: Duration;
   /** Epoch-seconds clock, for tests. */
   clock?: () => number;
   /** How recent a login `requireFresh()` accepts. Default 600 s. */
@@ -207,6 +211,8 @@ export interface ResolvedOptions {
   touchInterval: number;
   maxTokenBytes: number;
   verifiedCacheSize: number;
+  recordCacheSize: number;
+  recordCacheMaxStale: number;
   clock: () => number;
   freshAge: number;
   trustProxy: TrustProxy | undefined;
@@ -347,6 +353,8 @@ export function resolveOptions(options: TesseraOptions): ResolvedOptions {
     touchInterval: v('touchInterval'),
     maxTokenBytes: v('maxTokenBytes'),
     verifiedCacheSize: v('verifiedCacheSize'),
+    recordCacheSize: v('recordCacheSize'),
+    recordCacheMaxStale: v('recordCacheMaxStale'),
     clock: v('clock') as () => number,
     freshAge: v('freshAge'),
     trustProxy: v('trustProxy'),

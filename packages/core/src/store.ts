@@ -147,7 +147,23 @@ export interface TokenStore {
    * Optional (without it the core counts in process, per server): a fixed-window attempt counter for throttling, atomic across the processes sharing the store. Adds `by` (default 1; 0 reads, -1 takes one back, never below 0) to counter `key` (ASCII `[A-Za-z0-9:_-]`, at most 128 characters) and returns it; a counter that is absent or whose window ended at `now` starts a window ending at `now + windowSeconds` when `by` > 0, else is left absent (`{ count: 0, resetAt: now }`). Under N concurrent hits of one key the counts returned are 1..N. Counters live apart from the records: never listed, exported, counted, revoked or imported; `purgeExpired` may drop ended ones.
    */
   hit?(key: string, windowSeconds: number, now: number, by?: number): Promise<HitResult>;
+  /**
+   * Optional: change notices pushed by the store, so servers can keep a record cache that is never
+   * stale (`recordCache`). Starts watching every record of this store, whichever process changes it,
+   * and resolves once notices flow. Call `listener.changed(ids)` with the ids of records written,
+   * touched, rotated, revoked or deleted (null: unknown which, drop everything), and `listener.state(false)`
+   * as soon as notices may be missed (connection lost, watcher error), `state(true)` once they flow again
+   * (the core then drops everything it cached). Its own writes are notified too. The returned function
+   * stops watching; `close()` stops every watch.
+   */
+  watch?(listener: ChangeListener): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** What `watch` reports to. */
+export interface ChangeListener {
+  changed(ids: readonly string[] | null): void;
+  state(up: boolean): void;
 }
 
 /** A counter as `hit` left it. */

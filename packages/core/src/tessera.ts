@@ -168,6 +168,7 @@ export function createTessera(options: TesseraOptions): Tessera {
     },
     async close() {
       await follower?.close();
+      await ctx.store.stop();
       await store.close();
     },
   };

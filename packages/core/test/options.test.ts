@@ -160,6 +160,8 @@ describe('options', () => {
       [{ csrf: { trustedOrigins: ['https://a.example/path'] } }, 'csrf.trustedOrigins'],
       [{ maxTokenBytes: 100 }, 'maxTokenBytes'],
       [{ verifiedCacheSize: -1 }, 'verifiedCacheSize'],
+      [{ recordCacheSize: 1.5 }, 'recordCacheSize'],
+      [{ recordCacheMaxStale: -1 }, 'recordCacheMaxStale'],
       [{ clock: 5 }, 'clock'],
       [{ freshAge: -1 }, 'freshAge'],
       [{ trustProxy: 'not-an-address' }, 'trustProxy'],

@@ -41,7 +41,7 @@ export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   readRaw?: (store: S, id: string) => Promise<string | null>;
 }
 
-const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label', 'jobId', 'scopes', 'sealed']);
+const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label', 'jobId', 'scopes', 'sealed', 'mac']);
 
 /** A record as `parseRecord` returns it: optional fields that are null are left out. */
 function normalize(rec: TokenRecord | null): Record<string, unknown> | null {

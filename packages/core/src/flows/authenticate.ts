@@ -31,13 +31,13 @@ export async function authenticate(ctx: Context, req: HttpRequest, creds: Creden
 
 /**
  * The common case without a single await: a cookie whose signature is already verified, an
- * in-process store, outside the refresh window and with no touch due. The checks are the same
+ * in-process store or a record in the record cache, outside the refresh window and with no touch due. The checks are the same
  * ones the full path makes; anything else returns null and the caller takes the full path.
  */
 export function authenticateSync(ctx: Context, req: HttpRequest): AuthResult | null {
   const codec = ctx.keys.codec;
-  const getSync = ctx.store.getSync;
-  if (codec === undefined || getSync === null) return null;
+  const peek = ctx.store.peek;
+  if (codec === undefined || peek === null) return null;
   try {
     if (ctx.o.csrf && !isSafeMethod(req.method)) return null;
     const creds = readCredentials(req, ctx.jar);
@@ -50,12 +50,13 @@ export function authenticateSync(ctx: Context, req: HttpRequest): AuthResult | n
     const claims = v.claims;
     if (o.refreshable && inWindow(ctx, claims, pair ? o.accessTtl : o.ttl, now)) return null;
     checkTenant(ctx, req, claims);
-    let record: TokenRecord | null;
+    let record: TokenRecord | null | undefined;
     try {
-      record = getSync(claims.sid);
+      record = peek(claims.sid);
     } catch {
       return null; // the full path reports the store failure
     }
+    if (record === undefined) return null; // not in the record cache: the full path reads the store
     const checked = checkRecord(ctx, req, claims, record, now);
     if (touchDue(ctx, checked, now)) return null; // the full path writes lastSeenAt
     return ok(toSession(ctx, checked, claims.exp));
