@@ -21,6 +21,7 @@ import {
   UpdateTimeToLiveCommand,
   type AttributeValue,
   type DynamoDBClientConfig,
+  type SSESpecification,
   type TableDescription,
   type WriteRequest,
 } from './lib/aws.js';
@@ -79,6 +80,46 @@ export interface DynamoDbStoreOptions {
   requestTimeoutMs?: number;
   /** Seconds added to expiresAt for the `ttl` attribute. Default 3600. */
   ttlMarginSeconds?: number;
+  /**
+   * Encryption at rest of the table `setup()` creates (see DynamoDbSse). Default `'aws-owned'`,
+   * DynamoDB's own default; `'kms'` or `{ kmsKeyId }` recommended. `setup({ sse })` overrides it.
+   */
+  sse?: DynamoDbSse;
+}
+
+/**
+ * Server-side encryption of the table `setup()` creates (DynamoDB always encrypts at rest; this
+ * picks the key), sent as CreateTable's SSESpecification:
+ *  - `'aws-owned'`: a key AWS owns and manages for DynamoDB (no SSESpecification: DynamoDB's
+ *    default). Free, but invisible to you: no CloudTrail record of its use, no key policy.
+ *  - `'kms'`: the AWS managed KMS key `aws/dynamodb` of your account (`{ Enabled: true, SSEType: 'KMS' }`).
+ *  - `{ kmsKeyId }`: your own customer managed KMS key (id, ARN or alias ARN), sent as `KMSMasterKeyId`;
+ *    you control its policy, rotation and revocation. `{}` is the same as `'kms'`.
+ */
+export type DynamoDbSse = 'aws-owned' | 'kms' | { kmsKeyId?: string };
+
+/** The SSESpecification for `sse` (undefined: DynamoDB's default, the AWS-owned key); ConfigError on a bad value. */
+function sseSpecification(sse: unknown, option = 'sse'): SSESpecification | undefined {
+  if (sse === undefined || sse === 'aws-owned') return undefined;
+  if (sse === 'kms') return { Enabled: true, SSEType: 'KMS' };
+  if (sse !== null && typeof sse === 'object' && !Array.isArray(sse)) {
+    const extra = Object.keys(sse).filter(k => k !== 'kmsKeyId');
+    if (extra.length > 0) throw new ConfigError(`${option}.${extra[0]}`, 'is not an SSE setting (only kmsKeyId)');
+    const id = (sse as { kmsKeyId?: unknown }).kmsKeyId;
+    if (id === undefined) return { Enabled: true, SSEType: 'KMS' };
+    if (typeof id !== 'string' || !/^[A-Za-z0-9:/_+=,.@-]{1,2048}$/.test(id)) {
+      throw new ConfigError(`${option}.kmsKeyId`, 'must be a KMS key id, key ARN, alias name or alias ARN');
+    }
+    return { Enabled: true, SSEType: 'KMS', KMSMasterKeyId: id };
+  }
+  throw new ConfigError(option, "must be 'aws-owned', 'kms' or { kmsKeyId: '…' }");
+}
+
+/** Whether the key ARN a table reports is the key asked for; undefined when that cannot be told without KMS (an alias). */
+function sameKmsKey(wanted: string, arn: string): boolean | undefined {
+  if (/^arn:[^:]+:kms:[^:]*:[^:]*:key\//.test(wanted)) return wanted === arn;
+  if (/^(mrk-)?[0-9a-f-]{32,36}$/i.test(wanted)) return arn.endsWith(`:key/${wanted}`);
+  return undefined;
 }
 
 /** In-flight requests for fan-out work (revoke of many records, purge, putMany, importRecords). */
@@ -129,6 +170,7 @@ export class DynamoDbStore implements TokenStore {
   private readonly ownsClient: boolean;
   private readonly consistent: boolean;
   private readonly ttlMargin: number;
+  private readonly sse: DynamoDbSse | undefined;
   private closed = false;
 
   constructor(options: DynamoDbStoreOptions) {
@@ -139,6 +181,8 @@ export class DynamoDbStore implements TokenStore {
     this.table = o.table;
     this.consistent = o.consistentReads ?? true;
     this.ttlMargin = positiveInt('ttlMarginSeconds', o.ttlMarginSeconds, 3600, 0);
+    sseSpecification(o.sse);
+    this.sse = o.sse;
     if (o.client) {
       this.client = o.client;
       this.ownsClient = false;
@@ -200,17 +244,23 @@ export class DynamoDbStore implements TokenStore {
   // ---------------------------------------------------------------- setup
 
   /**
-   * Creates the table (pk S HASH + sk S RANGE, PAY_PER_REQUEST) when missing, waits until it is
-   * ACTIVE, and enables TTL on `ttl` (ignored by emulators without TTL support). Idempotent.
+   * Creates the table (pk S HASH + sk S RANGE, PAY_PER_REQUEST, encrypted with the `sse` key) when
+   * missing, waits until it is ACTIVE, and enables TTL on `ttl` (ignored by emulators without TTL
+   * support). Idempotent. A table that already exists is never changed; when `sse` asks for KMS and
+   * the table reports another encryption (or another key), setup throws ConfigError instead.
    */
-  async setup(options: { waitMs?: number } = {}): Promise<void> {
+  async setup(options: { waitMs?: number; sse?: DynamoDbSse } = {}): Promise<void> {
     const deadline = Date.now() + (options.waitMs ?? 120_000);
+    const sse = options.sse !== undefined ? options.sse : this.sse;
+    const sseSpec = sseSpecification(sse, options.sse !== undefined ? 'setup sse' : 'sse');
     let desc = await this.describe();
+    let created = false;
     if (!desc) {
       try {
         await this.client.send(
           new CreateTableCommand({
             TableName: this.table,
+            ...(sseSpec ? { SSESpecification: sseSpec } : {}),
             BillingMode: 'PAY_PER_REQUEST',
             AttributeDefinitions: [
               { AttributeName: 'pk', AttributeType: 'S' },
@@ -222,6 +272,7 @@ export class DynamoDbStore implements TokenStore {
             ],
           }),
         );
+        created = true;
       } catch (err) {
         if (errorName(err) !== 'ResourceInUseException') throw toStoreError('setup', err);
       }
@@ -236,7 +287,26 @@ export class DynamoDbStore implements TokenStore {
     if (keys !== 'pk:HASH,sk:RANGE') {
       throw new ConfigError('table', `table ${this.table} exists with key schema ${keys}; the store needs pk (HASH) + sk (RANGE), both strings`);
     }
+    if (!created && sseSpec) this.checkSse(desc, sseSpec);
     await this.enableTtl();
+  }
+
+  /** A table setup() did not create must have the KMS encryption asked for (setup never changes it). */
+  private checkSse(desc: TableDescription, wanted: SSESpecification): void {
+    const d = desc.SSEDescription;
+    const kms = d?.SSEType === 'KMS' && (d.Status === 'ENABLED' || d.Status === 'ENABLING' || d.Status === 'UPDATING');
+    const arn = d?.KMSMasterKeyArn;
+    const key = wanted.KMSMasterKeyId;
+    const fix =
+      `setup() does not change an existing table's encryption; change it with: aws dynamodb update-table --table-name ${this.table} ` +
+      `--sse-specification Enabled=true,SSEType=KMS${key ? `,KMSMasterKeyId=${key}` : ''}`;
+    if (!kms) {
+      const current = d?.SSEType ? `${d.SSEType} (${d.Status ?? 'status unknown'})` : "the AWS-owned key (DynamoDB's default)";
+      throw new ConfigError('sse', `table ${this.table} exists, encrypted with ${current}, not with the KMS key asked for; ${fix}`);
+    }
+    if (key && arn && sameKmsKey(key, arn) === false) {
+      throw new ConfigError('sse.kmsKeyId', `table ${this.table} exists, encrypted with the KMS key ${arn}, not ${key}; ${fix}`);
+    }
   }
 
   private async describe(): Promise<TableDescription | null> {

@@ -18,14 +18,29 @@ import {
   type TokenStore,
 } from '@tessera/core/store';
 import { redactUrl, toStoreError } from './lib/errors.js';
+import { resolveSsl, type PostgresTlsOptions } from './lib/tls.js';
 import { recordParams, recordRow, rowToRecord, type Param, type Row } from './lib/rows.js';
 import { META_PREFIX, SECRET_KEY, parseTableName, statements, type Statements } from './lib/sql.js';
+
+export type { PostgresTlsOptions, PemInput } from './lib/tls.js';
 
 export interface PostgresStoreOptions {
   /** An existing pool; the store uses it and never ends it. Exclusive with `url`. */
   pool?: pg.Pool;
-  /** `postgres://user:password@host:port/database`; the store creates and owns a pool (ended by `close()`). */
+  /**
+   * `postgres://user:password@host:port/database`; the store creates and owns a pool (ended by `close()`).
+   * TLS from the URL: `?sslmode=verify-full&sslrootcert=/path/ca.pem&sslcert=/path/client.pem&sslkey=/path/client.key`
+   * (`sslmode` as node-postgres reads it: `prefer`, `require` and `verify-ca` verify like `verify-full`;
+   * `no-verify` encrypts without verifying; `disable` is plain text).
+   */
   url?: string;
+  /**
+   * TLS settings for the owned pool: CA, client certificate and key, servername, rejectUnauthorized
+   * (default true). Giving any turns TLS on (`verify-full` unless the URL's `sslmode` says
+   * otherwise); fields given here win over the URL's. Default: no TLS unless the URL asks for it
+   * (or PGSSLMODE is set). With `pool`, configure TLS on your pool instead.
+   */
+  tls?: PostgresTlsOptions;
   /** Records table, optionally schema-qualified (`schema.table`). Default `tessera_tokens`. */
   table?: string;
   /** Milliseconds before a query is abandoned (client side, and server side for an owned pool). Default 5000. */
@@ -77,6 +92,7 @@ export class PostgresStore implements TokenStore {
     const connectionTimeoutMs = positiveInt('connectionTimeoutMs', opts.connectionTimeoutMs, 2000);
     const max = positiveInt('maxConnections', opts.maxConnections, 10);
     if (opts.pool) {
+      if (opts.tls !== undefined) throw new ConfigError('tls', 'applies to a pool the store makes from `url`; configure TLS on your own pool');
       this.pool = opts.pool;
       this.ownsPool = false;
     } else {
@@ -86,8 +102,11 @@ export class PostgresStore implements TokenStore {
           `expected a postgres:// or postgresql:// URL, got ${typeof opts.url === 'string' ? JSON.stringify(redactUrl(opts.url)) : typeof opts.url}`,
         );
       }
+      const { connectionString, ssl, sslnegotiation } = resolveSsl(opts.url, opts.tls);
       this.pool = new pg.Pool({
-        connectionString: opts.url,
+        connectionString,
+        ...(ssl !== undefined ? { ssl } : {}),
+        ...(sslnegotiation !== undefined ? ({ sslnegotiation } as object) : {}),
         max,
         connectionTimeoutMillis: connectionTimeoutMs,
         statement_timeout: this.queryTimeoutMs,

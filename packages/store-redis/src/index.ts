@@ -32,9 +32,11 @@ import {
 } from '@tessera/core/store';
 import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
+import { resolveTls, type RedisTlsOptions } from './lib/tls.js';
 import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
+export type { RedisTlsOptions, PemInput } from './lib/tls.js';
 
 export interface RedisStoreOptions {
   /**
@@ -42,8 +44,19 @@ export interface RedisStoreOptions {
    * once (STORE_UNAVAILABLE) while it is not connected instead of waiting in its offline queue.
    */
   client?: RedisClientLike;
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://...` (TLS): the store owns this connection. */
+  /**
+   * `redis://[user:password@]host[:port][/db]` or `rediss://...` (TLS): the store owns this connection.
+   * A `rediss://` URL may carry the `tls` settings as query parameters:
+   * `?ca=/path/ca.pem&cert=/path/client.pem&key=/path/client.key&servername=name&rejectUnauthorized=false`.
+   */
   url?: string;
+  /**
+   * TLS settings for a `rediss://` URL (URL only): CA, client certificate and key (mutual TLS),
+   * servername, rejectUnauthorized (default true). Fields given here win over the URL's. Default:
+   * the server's certificate must chain to Node's bundled CAs and name the URL's host.
+   * With `client`, configure TLS on your client instead.
+   */
+  tls?: RedisTlsOptions;
   /** Key prefix, so several apps can share one Redis. Default `tessera:`. */
   prefix?: string;
   /** Milliseconds to wait for the connection, TCP/TLS and handshake (URL only). Default 2000. */
@@ -129,6 +142,7 @@ export class RedisStore implements TokenStore {
     this.prefix = prefix;
     if (options.client !== undefined && options.url !== undefined) throw new ConfigError('store', 'give the Redis store either `client` or `url`, not both');
     if (options.client !== undefined) {
+      if (options.tls !== undefined) throw new ConfigError('store.tls', 'applies to a connection the store makes from `url`; configure TLS on your own client');
       this.cmd = commandsFor(options.client);
     } else {
       if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
@@ -136,7 +150,8 @@ export class RedisStore implements TokenStore {
       }
       const connectTimeoutMs = options.connectTimeoutMs ?? 2000;
       if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs < 1) throw new ConfigError('store.connectTimeoutMs', 'must be a positive integer');
-      this.cmd = commandsForUrl({ url: options.url, connectTimeoutMs });
+      const { url, tls } = resolveTls(options.url, options.tls);
+      this.cmd = commandsForUrl({ url, connectTimeoutMs, tls });
     }
   }
 

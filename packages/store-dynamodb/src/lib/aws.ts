@@ -14,4 +14,4 @@ export {
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-export type { AttributeValue, DynamoDBClientConfig, TableDescription, WriteRequest } from '@aws-sdk/client-dynamodb';
+export type { AttributeValue, DynamoDBClientConfig, SSESpecification, TableDescription, WriteRequest } from '@aws-sdk/client-dynamodb';

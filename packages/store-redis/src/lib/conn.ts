@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '@tessera/core';
 import { createClient } from 'redis';
+import { explainFailure, isHintedTlsError, type ResolvedTls } from './tls.js';
 
 /** The parts of a node-redis (v4+) client the store uses. */
 export interface NodeRedisClientLike {
@@ -78,6 +79,8 @@ class IoRedisCommands implements Commands {
 export interface UrlConnectionOptions {
   url: string;
   connectTimeoutMs: number;
+  /** TLS settings for a `rediss://` URL (see tls.ts); undefined for `redis://`. */
+  tls?: ResolvedTls | undefined;
 }
 
 function ownedClient(options: UrlConnectionOptions, wasReady: () => boolean) {
@@ -86,6 +89,7 @@ function ownedClient(options: UrlConnectionOptions, wasReady: () => boolean) {
     RESP: 2,
     disableOfflineQueue: true,
     socket: {
+      ...(options.tls ? { tls: true as const, ...options.tls } : {}),
       connectTimeout: options.connectTimeoutMs,
       // Before the first success, fail the connect at once (the caller gets STORE_UNAVAILABLE and
       // the next command tries again); after a drop, keep reconnecting with a capped backoff.
@@ -107,6 +111,10 @@ class OwnedCommands implements Commands {
   private inner!: NodeRedisCommands;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  /** The TLS failure that kept the current client from becoming ready (a failed call names it). */
+  private tlsFailure: unknown;
+  /** Some connection of this store has been ready (a later close is a drop, not a refusal). */
+  private everReady = false;
 
   constructor(private readonly options: UrlConnectionOptions) {
     this.make();
@@ -117,7 +125,8 @@ class OwnedCommands implements Commands {
     let wasReady = false;
     const client = ownedClient(this.options, () => wasReady);
     // An 'error' event without a listener would crash the process; failures reach callers as rejections.
-    client.on('error', () => {
+    client.on('error', (err: unknown) => {
+      if (isHintedTlsError(err)) this.tlsFailure = err;
       // An error while the socket is still up is a reply node-redis could not decode (garbage
       // on the wire). It resets its decoder but keeps the commands waiting for replies that will
       // never match them: every later command would hang until a restart. Drop the connection
@@ -126,6 +135,8 @@ class OwnedCommands implements Commands {
     });
     client.on('ready', () => {
       wasReady = true;
+      this.everReady = true;
+      this.tlsFailure = undefined;
     });
     this.client = client;
     this.inner = new NodeRedisCommands(client as unknown as NodeRedisClientLike);
@@ -162,8 +173,12 @@ class OwnedCommands implements Commands {
   }
 
   async call(args: string[]): Promise<unknown> {
-    await this.ensure();
-    return this.inner.call(args);
+    try {
+      await this.ensure();
+      return await this.inner.call(args);
+    } catch (err) {
+      throw explainFailure(err, { tls: this.options.tls !== undefined, seen: this.client.isReady ? undefined : this.tlsFailure, everReady: this.everReady });
+    }
   }
 
   async close(): Promise<void> {
