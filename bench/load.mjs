@@ -2,7 +2,9 @@
 /**
  * The load generator, run by run.mjs as its own process (pinned to its own core):
  *   node bench/load.mjs '<json config>'
- * config: { url, cookie?, duration, connections, pipelining }
+ * config: { url, cookie?, duration, connections, pipelining, overallRate? }
+ * overallRate: a fixed offered load (requests/s over all connections; autocannon corrects the
+ * latencies for coordinated omission); without it, as fast as the server answers.
  * Prints one line of JSON with the autocannon summary. Only loopback URLs are accepted.
  */
 import { readFileSync } from 'node:fs';
@@ -40,6 +42,7 @@ const result = await autocannon({
   connections: cfg.connections,
   pipelining: cfg.pipelining,
   timeout: 10,
+  ...(cfg.overallRate ? { overallRate: cfg.overallRate } : {}),
 });
 
 const cpu = process.cpuUsage(cpu0);

@@ -8,12 +8,16 @@
  *   node bench/run.mjs --only express        scenarios whose name contains "express" (comma-separate several)
  *   node bench/run.mjs --bulk                only the bulk-write bench (bench/bulk.mjs)
  *   node bench/run.mjs --no-bulk             skip the bulk-write bench
+ *   node bench/run.mjs --heap                only the heap-per-session measurement (bench/heap.mjs)
+ *   node bench/run.mjs --no-heap             skip it
  *   node bench/run.mjs --migrate             only the live store switch bench (bench/migrate.mjs)
  *   node bench/run.mjs --cpu-prof[=DIR]      write a V8 CPU profile of every server process to DIR
  *   node bench/run.mjs --list                list the scenarios
  *
  * Env: BENCH_DURATION (s, default 8), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50), BENCH_PIPELINING (1),
  *      BENCH_ROUNDS (1; several: median per scenario), BENCH_NOISE_RETRIES (2),
+ *      BENCH_FIXED_RATE (req/s of the fixed-load pass, 1000; 0 = no such pass), BENCH_FIXED_DURATION (s, 5),
+ *      BENCH_HEAP_SESSIONS (1000000), BENCH_HEAP_USERS (1000),
  *      BENCH_BULK_COUNT (100000), BENCH_NO_PIN=1 (don't use taskset).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,6 +27,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CREDENTIALS, FRAMEWORKS, SCENARIOS, USER } from './scenarios.mjs';
+import { HEAP_TARGET_BYTES } from './heap.mjs';
 import { envNumber } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -62,20 +67,30 @@ const SETTINGS = {
   pipelining: envNumber('BENCH_PIPELINING', 1, { min: 1, integer: true }),
   noiseRetries: envNumber('BENCH_NOISE_RETRIES', 2, { min: 0, integer: true }),
   rounds: envNumber('BENCH_ROUNDS', 1, { min: 1, integer: true }),
+  fixedRate: envNumber('BENCH_FIXED_RATE', 1000, { min: 0, integer: true }),
+  fixedDuration: envNumber('BENCH_FIXED_DURATION', 5, { min: 1, integer: true }),
 };
+/** Server CPU (share of a core) at or above which the server, not the load generator, set the pace: only then do req/s ratios count. */
+const SERVER_BOUND_PCT = 90;
+/** A fixed-load run that served less than this share of the offered rate did not keep up (its p99 is then not comparable). */
+const KEPT_UP = 0.95;
 /** Share of the server's core taken by other processes above which a run counts as disturbed. */
 const NOISE_PCT = 10;
 
 const only = optionValue('--only');
-const bulkOnly = flag('--bulk') && only === undefined;
-const runBulkAfter = !flag('--no-bulk') && (flag('--bulk') || only === undefined);
+// No flag: everything. --bulk / --heap alone: only that side bench; with --only, the scenarios and that side bench.
+const sideOnly = only === undefined && (flag('--bulk') || flag('--heap'));
+const runScenarios = !sideOnly;
+const runBulkAfter = !flag('--no-bulk') && (flag('--bulk') || (only === undefined && !flag('--heap')));
+const runHeap = !flag('--no-heap') && (flag('--heap') || (only === undefined && !flag('--bulk')));
 const cpuProf = optionValue('--cpu-prof');
 const profDir = cpuProf === undefined ? undefined : resolve(cpuProf || join(HERE, 'profiles'));
 
 function readHeader() {
   return [
-    'usage: node bench/run.mjs [--only NAME[,NAME...]] [--bulk | --no-bulk] [--cpu-prof[=DIR]] [--list]',
+    'usage: node bench/run.mjs [--only NAME[,NAME...]] [--bulk | --no-bulk] [--heap | --no-heap] [--cpu-prof[=DIR]] [--list]',
     'env:   BENCH_DURATION=8 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_PIPELINING=1 BENCH_ROUNDS=1 BENCH_NOISE_RETRIES=2',
+    '       BENCH_FIXED_RATE=1000 BENCH_FIXED_DURATION=5 BENCH_HEAP_SESSIONS=1000000 BENCH_HEAP_USERS=1000',
     '       BENCH_BULK_COUNT=100000 BENCH_NO_PIN=1',
   ].join('\n');
 }
@@ -92,9 +107,12 @@ function selectScenarios() {
     console.error(`--only ${only}: no scenario matches (see --list)`);
     process.exit(2);
   }
-  // The ratio column needs the bare server of each framework picked.
+  // The ratio columns need the bare server of each framework picked, and a file store its memory store.
   const withBase = new Set(picked.map(s => s.name));
-  for (const s of picked) withBase.add(`bare-${s.framework}`);
+  for (const s of picked) {
+    withBase.add(`bare-${s.framework}`);
+    if (s.kind === 'tessera' && s.store === 'file') withBase.add(`tessera-${s.framework}-memory`);
+  }
   return SCENARIOS.filter(s => withBase.has(s.name));
 }
 
@@ -330,6 +348,16 @@ async function setupSession(base, scenario) {
   return { cookie, body: me.body };
 }
 
+/** What makes a load run not count: any non-2xx answer, connection error or timeout, or nothing served. */
+function loadProblems(r) {
+  const problems = [];
+  if (r.non2xx > 0) problems.push(`${r.non2xx} non-2xx responses ${JSON.stringify(r.codes)}`);
+  if (r.errors > 0) problems.push(`${r.errors} connection errors`);
+  if (r.timeouts > 0) problems.push(`${r.timeouts} timeouts`);
+  if (r.requestsTotal === 0) problems.push('no request completed');
+  return problems;
+}
+
 /** One scenario, run again (bounded) while another process took part of the server's core; keeps the quietest run. */
 async function measure(s, tmpDir) {
   let r = await runScenario(s, tmpDir);
@@ -344,13 +372,41 @@ async function measure(s, tmpDir) {
   return r;
 }
 
-/** Rounds of one scenario -> one result: any failed round wins; else the median round by req/s. */
+/** Rounds of one scenario -> one result: any failed round wins; else the median of each measure over the rounds. */
 function combine(list) {
   const bad = list.find(r => r.status === 'CRASHED') ?? list.find(r => r.status !== 'ok');
   if (bad) return bad;
   const sorted = [...list].sort((a, b) => a.rps - b.rps);
-  const median = sorted[(sorted.length - 1) >> 1];
-  return { ...median, rounds: list.length, minRps: sorted[0].rps, maxRps: sorted[sorted.length - 1].rps };
+  const med = key => median(list.map(r => r[key]));
+  return {
+    ...sorted[(sorted.length - 1) >> 1],
+    rounds: list.length,
+    rps: med('rps'),
+    p99: med('p99'),
+    cpuUsPerReq: med('cpuUsPerReq'),
+    cpuPct: med('cpuPct'),
+    lgCpuPct: med('lgCpuPct'),
+    otherPct: med('otherPct'),
+    fixedP99: med('fixedP99'),
+    keptUp: list.every(r => r.keptUp !== false),
+    rpsSpread: spread(list.map(r => r.rps)),
+    cpuSpread: spread(list.map(r => r.cpuUsPerReq)),
+  };
+}
+
+/** Median of the defined numbers, or undefined. */
+function median(values) {
+  const v = values.filter(x => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** (max - min) / median, or undefined with fewer than two values. */
+function spread(values) {
+  const v = values.filter(x => typeof x === 'number' && !Number.isNaN(x));
+  if (v.length < 2) return undefined;
+  return (Math.max(...v) - Math.min(...v)) / median(v);
 }
 
 async function runScenario(scenario, tmpDir) {
@@ -376,6 +432,8 @@ async function runScenario(scenario, tmpDir) {
     if (server.exited) throw new Crash('server exited during the run');
 
     const cpuMs = (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
+    // The headline, whatever limited the run: the server's own CPU per request served.
+    result.cpuUsPerReq = r.requestsTotal > 0 ? (cpuMs * 1000) / r.requestsTotal : undefined;
     Object.assign(result, {
       rps: r.requestsMean,
       total: r.requestsTotal,
@@ -398,14 +456,21 @@ async function runScenario(scenario, tmpDir) {
       result.otherPct = Math.max(result.otherSrvPct, result.otherLgPct);
     }
     result.lgCpuPct = r.cpuPct;
-    const problems = [];
-    if (r.non2xx > 0) problems.push(`${r.non2xx} non-2xx responses ${JSON.stringify(r.codes)}`);
-    if (r.errors > 0) problems.push(`${r.errors} connection errors`);
-    if (r.timeouts > 0) problems.push(`${r.timeouts} timeouts`);
-    if (r.requestsTotal === 0) problems.push('no request completed');
+    const problems = loadProblems(r);
     if (problems.length) {
       result.status = 'INVALID';
       result.reason = `${problems.join(', ')} (measured ${Math.round(r.requestsMean)} req/s, not counted)`;
+    } else if (SETTINGS.fixedRate > 0) {
+      // The same server at a fixed offered load: latency when it is not saturated.
+      const f = await runLoad({ ...load, duration: SETTINGS.fixedDuration, overallRate: SETTINGS.fixedRate });
+      if (server.exited) throw new Crash('server exited during the fixed-load run');
+      const fixedProblems = loadProblems(f);
+      if (fixedProblems.length) {
+        result.status = 'INVALID';
+        result.reason = `at ${SETTINGS.fixedRate} req/s offered: ${fixedProblems.join(', ')}`;
+      } else {
+        Object.assign(result, { fixedP99: f.latencyP99, fixedRps: f.requestsMean, keptUp: f.requestsMean >= SETTINGS.fixedRate * KEPT_UP });
+      }
     }
   } catch (err) {
     if (err instanceof Invalid) {
@@ -438,29 +503,84 @@ function table(rows, header) {
   return [line(header), widths.map(w => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-function report(results) {
+/**
+ * Ratios of scenario `name` to scenario `base`, one per round in which both were measured (a round
+ * runs them minutes apart at most, so drift of the machine between rounds cancels out), then the
+ * median over rounds. cpu: base CPU per request / name's (1.0 = costs nothing more, 0.5 = twice the
+ * CPU). rps: name's req/s / base's, only from rounds where both servers were CPU-bound (>= 90% of
+ * a core): otherwise the load generator or a store set the pace and the req/s ratio says nothing.
+ */
+function pairRatios(runs, name, base) {
+  const a = runs.get(name) ?? [];
+  const b = runs.get(base) ?? [];
+  const cpu = [];
+  const rps = [];
+  let notBound = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x?.status !== 'ok' || y?.status !== 'ok') continue;
+    if (x.cpuUsPerReq > 0 && y.cpuUsPerReq > 0) cpu.push(y.cpuUsPerReq / x.cpuUsPerReq);
+    if (x.cpuPct >= SERVER_BOUND_PCT && y.cpuPct >= SERVER_BOUND_PCT) rps.push(x.rps / y.rps);
+    else notBound++;
+  }
+  const summary = v => (v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : undefined);
+  return { cpu: summary(cpu), rps: summary(rps), notBound };
+}
+
+const fmtRatio = r => (r.n > 1 ? `${fmt(r.median)} (${fmt(r.min)}-${fmt(r.max)}, ${r.n} rounds)` : fmt(r.median));
+
+function report(results, runs, heap) {
   const byName = new Map(results.map(r => [r.name, r]));
   const ok = name => (byName.get(name)?.status === 'ok' ? byName.get(name) : undefined);
+  const multi = SETTINGS.rounds > 1;
+  const rate = SETTINGS.fixedRate;
 
   const rows = results.map(r => {
-    const bare = ok(`bare-${r.framework}`);
-    const spread = SETTINGS.rounds > 1 ? [r.status === 'ok' ? `${fmt(((r.maxRps - r.minRps) / r.rps) * 100, 0)}%` : '-'] : [];
-    if (r.status !== 'ok') return [r.name, r.status, '-', '-', r.rssMB ? fmt(r.rssMB, 1) : '-', '-', '-', '-', ...spread, r.status];
+    const base = `bare-${r.framework}`;
+    const ratios = r.name === base ? undefined : pairRatios(runs, r.name, base);
+    const spreads = multi ? [r.status === 'ok' ? pct(r.rpsSpread) : '-', r.status === 'ok' ? pct(r.cpuSpread) : '-'] : [];
+    const fixed = rate > 0 ? [r.status === 'ok' && r.fixedP99 !== undefined ? `${fmt(r.fixedP99, 1)}${r.keptUp ? '' : '!'}` : '-'] : [];
+    if (r.status !== 'ok') return [r.name, r.status, '-', '-', '-', '-', ...fixed, r.rssMB ? fmt(r.rssMB, 1) : '-', '-', '-', '-', ...spreads, r.status];
     return [
       r.name,
       fmtInt(r.rps),
       fmt(r.p99, 0),
-      bare ? fmt(r.rps / bare.rps) : '-',
+      fmt(r.cpuUsPerReq, 0),
+      r.name === base ? '1.00' : ratios?.cpu ? fmt(ratios.cpu.median) : '-',
+      r.name === base ? '1.00' : ratios?.rps ? fmt(ratios.rps.median) : ok(base) ? `(${fmt(r.rps / ok(base).rps)})` : '-',
+      ...fixed,
       fmt(r.rssMB, 1),
       `${fmt(r.cpuPct, 0)}%`,
       r.lgCpuPct === undefined ? '-' : `${fmt(r.lgCpuPct, 0)}%`,
       r.otherPct === undefined ? '-' : `${fmt(r.otherPct, 0)}%${r.redis ? '*' : ''}`,
-      ...spread,
+      ...spreads,
       'ok',
     ];
   });
   console.log('');
-  console.log(table(rows, ['scenario', 'req/s', 'p99 ms', 'vs bare', 'RSS MB', 'srv CPU', 'lg CPU', 'other', ...(SETTINGS.rounds > 1 ? ['spread'] : []), 'status']));
+  console.log(
+    table(rows, [
+      'scenario',
+      'req/s',
+      'p99 ms',
+      'us/req',
+      'cpu vs bare',
+      'req/s vs bare',
+      ...(rate > 0 ? [`p99 ms @${fmtInt(rate)}/s`] : []),
+      'RSS MB',
+      'srv CPU',
+      'lg CPU',
+      'other',
+      ...(multi ? ['spread', 'us spread'] : []),
+      'status',
+    ]),
+  );
+  console.log(
+    `  us/req: the server's CPU (user + system) per request served. cpu vs bare: bare's us/req / this one's (1.00 = free). ` +
+      `req/s vs bare: only where both servers were CPU-bound (>= ${SERVER_BOUND_PCT}%); in brackets when not (the load generator set the pace).` +
+      (multi ? ' Medians over the rounds (ratios: median of the per-round ratios); spread = (max - min) / median.' : ''),
+  );
 
   const notes = results.filter(r => r.status !== 'ok');
   if (notes.length) {
@@ -479,18 +599,29 @@ function report(results) {
         `("other" column${SETTINGS.noiseRetries ? `, even after ${SETTINGS.noiseRetries} retries` : ''}): those numbers and ratios are unreliable; rerun on a quiet machine.`,
     );
   }
-  const lowCpu = results.filter(r => r.status === 'ok' && r.cpuPct < 85);
+  const lowCpu = results.filter(r => r.status === 'ok' && r.cpuPct < SERVER_BOUND_PCT);
   if (lowCpu.length) {
     console.log('');
     console.log(
-      `  note: server CPU below 85% for ${lowCpu.map(r => r.name).join(', ')}: the server was not the bottleneck there ` +
-        '(the load generator, a store, or the machine was): treat those req/s as lower bounds.',
+      `  note: server CPU below ${SERVER_BOUND_PCT}% for ${lowCpu.map(r => r.name).join(', ')}: the server was not the bottleneck there ` +
+        '(the load generator, a store, or the machine was): their req/s are lower bounds and their req/s ratios are left out; us/req still holds.',
     );
   }
+  const slow = results.filter(r => r.status === 'ok' && r.keptUp === false);
+  if (slow.length) {
+    console.log('');
+    console.log(`  ! did not keep up with ${fmtInt(rate)} req/s offered (served < ${KEPT_UP * 100}% of it): ${slow.map(r => r.name).join(', ')}; their fixed-load p99 is not comparable.`);
+  }
 
-  // Targets ---------------------------------------------------------------------------------
+  printTargets(byName, runs, heap);
+}
+
+const pct = x => (x === undefined ? '-' : `${fmt(x * 100, 0)}%`);
+
+/** The targets of issue 13 (and the earlier ones still kept), each PASS, FAIL or n/a (a scenario it needs was not measured). */
+function printTargets(byName, runs, heap) {
   const lines = [];
-  const counts = { PASS: 0, MISS: 0, 'n/a': 0 };
+  const counts = { PASS: 0, FAIL: 0, 'n/a': 0 };
   const verdict = (v, text) => {
     counts[v]++;
     lines.push(`  ${v.padEnd(4)}  ${text}`);
@@ -499,56 +630,89 @@ function report(results) {
     const r = byName.get(name);
     return r ? `${name} ${r.status}` : `${name} not run`;
   };
+  const okName = name => byName.get(name)?.status === 'ok';
   const TITLE = { express: 'Express', koa: 'Koa', fastify: 'Fastify' };
-  const RATIO = { express: 0.9, koa: 0.8, fastify: 0.8 };
 
-  for (const fw of FRAMEWORKS) {
-    const t = `tessera-${fw}-memory`;
-    const b = `bare-${fw}`;
-    if (!byName.has(t) && !byName.has(b)) continue;
-    const tr = ok(t);
-    const br = ok(b);
-    const label = `${TITLE[fw].padEnd(7)} ${t} / ${b} >= ${fmt(RATIO[fw])}`;
-    if (!tr || !br) verdict('n/a', `${label}: ${[tr ? null : why(t), br ? null : why(b)].filter(Boolean).join(', ')}`);
-    else {
-      const ratio = tr.rps / br.rps;
-      verdict(ratio >= RATIO[fw] ? 'PASS' : 'MISS', `${label}: ${fmt(ratio)}`);
+  /** Two lines, CPU per request and req/s, for "name is at least `min` of base". */
+  const atLeast = (label, name, base, min) => {
+    if (!byName.has(name) && !byName.has(base)) return;
+    const missing = [name, base].filter(n => !okName(n)).map(why);
+    if (missing.length) {
+      verdict('n/a', `${label}: ${missing.join(', ')}`);
+      return;
+    }
+    const r = pairRatios(runs, name, base);
+    if (r.cpu) verdict(r.cpu.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} >= ${fmt(min)}`);
+    else verdict('n/a', `${label}, CPU/request: no round measured both`);
+    if (r.rps) verdict(r.rps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} >= ${fmt(min)}`);
+    else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
+  };
+
+  for (const fw of FRAMEWORKS) atLeast(`${TITLE[fw].padEnd(7)} memory store vs bare (tessera-${fw}-memory / bare-${fw})`, `tessera-${fw}-memory`, `bare-${fw}`, 0.95);
+  {
+    const t = 'tessera-fastify-memory';
+    const p = 'fastify-secure-session';
+    if (byName.has(t) || byName.has(p)) {
+      const label = `Fastify memory store ahead of @fastify/secure-session (${t} / ${p})`;
+      const missing = [t, p].filter(n => !okName(n)).map(why);
+      if (missing.length) verdict('n/a', `${label}: ${missing.join(', ')}`);
+      else {
+        const r = pairRatios(runs, t, p);
+        if (r.cpu) verdict(r.cpu.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} > 1.00`);
+        if (r.rps) verdict(r.rps.median > 1 ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} > 1.00`);
+        else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
+      }
     }
   }
+  atLeast('Express + Redis vs bare (tessera-express-redis / bare-express)', 'tessera-express-redis', 'bare-express', 0.85);
+  for (const fw of FRAMEWORKS) atLeast(`${TITLE[fw].padEnd(7)} file store vs memory store (tessera-${fw}-file / tessera-${fw}-memory)`, `tessera-${fw}-file`, `tessera-${fw}-memory`, 0.8);
+  if (heap) {
+    const h = heap['tessera-memory'];
+    const label = `Memory store heap per session at ${fmtInt(h?.sessions ?? 0)} sessions`;
+    if (h?.status !== 'ok') verdict('n/a', `${label}: ${h?.status ?? 'not run'} ${h?.reason ?? ''}`.trim());
+    else {
+      const es = heap['express-session-memory'];
+      const cmp = es?.status === 'ok' ? ` (express-session's MemoryStore: ${Math.round(es.perSession)} B)` : '';
+      const full = h.sessions >= 1_000_000 ? '' : ' (fewer sessions than the target names: BENCH_HEAP_SESSIONS)';
+      verdict(h.perSession <= HEAP_TARGET_BYTES ? 'PASS' : 'FAIL', `${label}: ${Math.round(h.perSession)} B <= ${HEAP_TARGET_BYTES} B${cmp}${full}`);
+    }
+  }
+
+  // Earlier targets, still watched.
   for (const fw of FRAMEWORKS) {
     const t = `tessera-${fw}-memory`;
     const peers = SCENARIOS.filter(s => s.framework === fw && s.kind === 'peer' && s.store !== 'redis').map(s => s.name);
     const ran = peers.filter(p => byName.has(p));
     if (!byName.has(t) && ran.length === 0) continue;
-    const tr = ok(t);
-    const label = `${TITLE[fw].padEnd(7)} ${t} beats every peer`;
-    const measured = ran.filter(p => ok(p));
-    const unmeasured = peers.filter(p => !ok(p)).map(why);
+    const label = `${TITLE[fw].padEnd(7)} ${t} uses less CPU per request than every peer`;
+    const measured = ran.filter(okName);
+    const unmeasured = peers.filter(p => !okName(p)).map(why);
     const tail = unmeasured.length ? ` (not compared: ${unmeasured.join(', ')})` : '';
-    if (!tr || measured.length === 0) {
-      verdict('n/a', `${label}: ${tr ? 'no peer measured' : why(t)}${tail}`);
+    if (!okName(t) || measured.length === 0) {
+      verdict('n/a', `${label}: ${okName(t) ? 'no peer measured' : why(t)}${tail}`);
       continue;
     }
-    const cmp = measured.map(p => `${p} ${fmt(tr.rps / ok(p).rps)}x`).join(', ');
-    verdict(measured.every(p => tr.rps > ok(p).rps) ? 'PASS' : 'MISS', `${label}: ${cmp}${tail}`);
+    const ratios = measured.map(p => [p, pairRatios(runs, t, p).cpu]);
+    const cmp = ratios.map(([p, r]) => `${p} ${r ? fmt(r.median) : '-'}x`).join(', ');
+    verdict(ratios.every(([, r]) => r && r.median > 1) ? 'PASS' : 'FAIL', `${label}: ${cmp}${tail}`);
   }
   {
     const t = 'tessera-express-redis';
     const p = 'express-session-connect-redis';
     if (byName.has(t) || byName.has(p)) {
-      const label = `Redis   ${t} / ${p} >= 1.50x`;
-      const tr = ok(t);
-      const pr = ok(p);
-      if (!tr || !pr) verdict('n/a', `${label}: ${[tr ? null : why(t), pr ? null : why(p)].filter(Boolean).join(', ')}`);
+      const label = `Redis   ${t} / ${p} req/s >= 1.50x`;
+      const missing = [t, p].filter(n => !okName(n)).map(why);
+      if (missing.length) verdict('n/a', `${label}: ${missing.join(', ')}`);
       else {
-        const ratio = tr.rps / pr.rps;
-        verdict(ratio >= 1.5 ? 'PASS' : 'MISS', `${label}: ${fmt(ratio)}x`);
+        const r = pairRatios(runs, t, p);
+        if (r.rps) verdict(r.rps.median >= 1.5 ? 'PASS' : 'FAIL', `${label}: ${fmtRatio(r.rps)}x`);
+        else verdict('n/a', `${label}: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
       }
     }
   }
   if (lines.length) {
     console.log('');
-    console.log(`targets (informational): ${counts.PASS} PASS, ${counts.MISS} MISS, ${counts['n/a']} n/a`);
+    console.log(`targets (informational): ${counts.PASS} PASS, ${counts.FAIL} FAIL, ${counts['n/a']} n/a (a req/s line is n/a when the load generator, not the server, set the pace: the CPU/request line decides)`);
     console.log(lines.join('\n'));
   }
 }
@@ -560,13 +724,15 @@ async function main() {
   checkBuilt();
   let crashed = false;
 
-  if (!bulkOnly) {
+  if (runScenarios) {
     const scenarios = selectScenarios();
     const cpu = cpus()[0]?.model?.trim() ?? 'unknown CPU';
     console.log(
       `tessera bench: ${scenarios.length} scenarios, GET /api/me, ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ` +
-        `${SETTINGS.warmup} s warm-up + ${SETTINGS.duration} s measured each (up to ${SETTINGS.noiseRetries} reruns when disturbed)` +
-        (SETTINGS.rounds > 1 ? `, ${SETTINGS.rounds} rounds (median shown)` : ''),
+        `${SETTINGS.warmup} s warm-up + ${SETTINGS.duration} s measured each` +
+        (SETTINGS.fixedRate > 0 ? ` + ${SETTINGS.fixedDuration} s at a fixed ${fmtInt(SETTINGS.fixedRate)} req/s` : '') +
+        ` (up to ${SETTINGS.noiseRetries} reruns when disturbed)` +
+        (SETTINGS.rounds > 1 ? `, ${SETTINGS.rounds} rounds (medians shown)` : ''),
     );
     console.log(
       `node ${process.version}, ${cpus().length} x ${cpu}; ` +
@@ -592,7 +758,10 @@ async function main() {
           const r = await measure(s, tmpDir);
           earlier.push(r);
           const secs = ((Date.now() - started) / 1000).toFixed(1);
-          if (r.status === 'ok') console.log(`${fmtInt(r.rps).padStart(8)} req/s  p99 ${fmt(r.p99, 0)} ms  (${secs} s)`);
+          if (r.status === 'ok') {
+            const fixed = r.fixedP99 === undefined ? '' : `  p99 ${fmt(r.fixedP99, 1)} ms at ${fmtInt(SETTINGS.fixedRate)}/s${r.keptUp ? '' : ' (not kept up)'}`;
+            console.log(`${fmtInt(r.rps).padStart(8)} req/s  p99 ${fmt(r.p99, 0)} ms  ${fmt(r.cpuUsPerReq, 0).padStart(4)} us/req  srv CPU ${fmt(r.cpuPct, 0)}%${fixed}  (${secs} s)`);
+          }
           else console.log(`${r.status}: ${r.reason.split('\n')[0]}`);
           if (r.status === 'CRASHED') crashed = true;
         }
@@ -601,18 +770,34 @@ async function main() {
       await rm(tmpDir, { recursive: true, force: true });
       activeTmpDir = undefined;
     }
-    report(scenarios.map(s => combine(runs.get(s.name))));
+    const heap = runHeap ? await heapBench() : undefined;
+    report(
+      scenarios.map(s => combine(runs.get(s.name))),
+      runs,
+      heap,
+    );
+  } else if (runHeap) {
+    printTargets(new Map(), new Map(), await heapBench());
   }
 
   if (runBulkAfter) {
-    if (!bulkOnly) console.log('');
+    if (runScenarios || runHeap) console.log('');
     const { runBulk } = await import('./bulk.mjs');
     const ok = await runBulk();
     if (!ok) crashed = true;
-  } else if (!bulkOnly && only !== undefined && !flag('--no-bulk')) {
+  } else if (only !== undefined && !flag('--no-bulk')) {
     console.log('\n(bulk-write bench not run with --only; add --bulk to run it too)');
   }
+  if (only !== undefined && !runHeap && !flag('--no-heap')) console.log('(heap-per-session measurement not run with --only; add --heap to run it too)');
   return crashed ? 1 : 0;
+}
+
+/** The heap-per-session measurement (bench/heap.mjs): its own child processes, after the load runs so it disturbs none. */
+async function heapBench() {
+  console.log('');
+  console.log(`load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`);
+  const { runHeap: measureHeap } = await import('./heap.mjs');
+  return measureHeap();
 }
 
 let activeTmpDir;

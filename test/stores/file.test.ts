@@ -16,5 +16,7 @@ defineStoreSuite('file', () => new FileStore({ dir: join(root, String(n++)) }), 
     const file = join(store.dir, 'records', `${id}.json`);
     return existsSync(file) ? readFileSync(file, 'utf8') : null;
   },
+  // A second FileStore on the same directory: what another process sharing it sees.
+  sibling: store => new FileStore({ dir: store.dir }),
   teardown: async () => rmSync(root, { recursive: true, force: true }),
 });

@@ -27,6 +27,9 @@
  *   that is atomic across processes. `importRecords` creates records the same way.
  * - Meta values (`getMeta` / `setMeta`) are files in `meta/`, apart from the records and the secret.
  * - Attempt counters (`hit`) are files in `counters/`, changed under the same kind of lock.
+ * - Change notices (`watch`): every record change is an entry change in `records/` (a rename, a
+ *   link or a removal), which `fs.watch` (inotify) reports to every process on this machine
+ *   watching the directory; lib/watch.ts maps `<id>.json` back to the id and fails closed.
  */
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,6 +43,7 @@ import {
   matchesQuery,
   matchesWhere,
   parseRecord,
+  type ChangeListener,
   type HitResult,
   type ListPage,
   type ListQuery,
@@ -53,6 +57,7 @@ import { LAYOUT_VERSION, layoutVersion, rebuildLayout } from './lib/layout.js';
 import { abandonedLocks, purgeBreakFiles, withLock as lockFile, type Held, type Intent, type LockOptions } from './lib/lock.js';
 import { PurgeSchedule, purgeIntervalMs } from './lib/purge-schedule.js';
 import { keyHash, RecordIndex } from './lib/record-index.js';
+import { RecordsWatch } from './lib/watch.js';
 
 export interface FileStoreOptions {
   /** Directory for the records (created if missing). Default `./.tessera`. */
@@ -80,6 +85,13 @@ export interface FileStoreOptions {
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,200}$/;
+/** A file name in `records/` to the id of the record it holds; null for anything else. */
+function recordIdOf(name: string): string | null {
+  const id = name.endsWith('.json') ? name.slice(0, -5) : '';
+  return ID_RE.test(id) ? id : null;
+}
+/** Tests only: `store[WATCHES]()` lists the store's watches (to inject a watcher error). Not part of the API. */
+const WATCHES = Symbol.for('tessera.store-file.watches');
 /** An index bucket name (a SHA-256, base64url), as kept in a rotation's intent. */
 const HASH_RE = /^[A-Za-z0-9_-]{43}$/;
 /** Records read (and revoked) at once by revoke, list and purge. */
@@ -130,6 +142,8 @@ export class FileStore implements TokenStore {
   private rebuilding: Promise<void> | undefined;
   /** Export scans in progress: token -> the record ids when the scan began, sorted. */
   private readonly scans = new Map<string, string[]>();
+  /** The watches in force (`watch`), stopped by `close()`. */
+  private readonly watches = new Set<RecordsWatch>();
   private closed = false;
 
   constructor(options: FileStoreOptions = {}) {
@@ -145,6 +159,7 @@ export class FileStore implements TokenStore {
     this.index = new RecordIndex(this.dir);
     this.locks = { dir: this.locksDir, tmpDir: this.tmpDir, staleMs: this.staleLockMs, timeoutMs: this.lockTimeoutMs, fsync: this.fsync };
     this.schedule = new PurgeSchedule(purgeIntervalMs(options.purgeInterval), () => this.purgeExpired(Math.floor(Date.now() / 1000)));
+    Object.defineProperty(this, WATCHES, { value: () => [...this.watches] });
   }
 
   private async init(): Promise<void> {
@@ -726,9 +741,35 @@ export class FileStore implements TokenStore {
     });
   }
 
-  /** Stops the purge timer (waiting for a purge in progress, which stops early) and fails every later call. */
+  /**
+   * Change notices for the record cache, from every process on this machine sharing the directory
+   * (this one's writes included): `fs.watch` on `records/` (lib/watch.ts). Resolves once the
+   * watch is set; rejects on a network file system (changes made on other machines send no
+   * event) or when the watch cannot be set (inotify limits). `state(false)` when notices may be
+   * missed (watcher error, directory replaced, changes seen without events), `state(true)` once a
+   * new watch works; `changed(null)` when events may have been dropped (a burst, a stalled loop).
+   */
+  watch(listener: ChangeListener): Promise<() => Promise<void>> {
+    return this.io('watch', async () => {
+      const w = new RecordsWatch(this.recordsDir, listener, recordIdOf);
+      await w.start();
+      if (this.closed) {
+        w.stop();
+        throw new StoreError('file store is closed');
+      }
+      this.watches.add(w);
+      return async () => {
+        w.stop();
+        this.watches.delete(w);
+      };
+    });
+  }
+
+  /** Stops the purge timer (waiting for a purge in progress, which stops early) and every watch, and fails every later call. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.watches) w.stop();
+    this.watches.clear();
     await this.schedule.stop();
     await this.rebuilding;
   }

@@ -18,6 +18,7 @@ import { failingStore } from './failing-store.js';
 import { defineBulkCases } from './store-suite-bulk.js';
 import { defineSealedCases } from './store-suite-sealed.js';
 import { defineCounterCases } from './store-suite-counters.js';
+import { defineWatchCases } from './store-suite-watch.js';
 
 export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
   /**
@@ -39,6 +40,12 @@ export interface StoreSuiteOptions<S extends TokenStore = TokenStore> {
    * sealed user reaches them; without it, the record as the store hands it back is checked.
    */
   readRaw?: (store: S, id: string) => Promise<string | null>;
+  /**
+   * Another instance on the same backing (what a second server sees): the same directory, key
+   * prefix or table, its own connections. The change-notice cases (`watch`) make their changes
+   * through it and close it after each case; without it they use the store itself.
+   */
+  sibling?: (store: S) => Promise<S> | S;
 }
 
 const OPTIONAL_FIELDS = new Set(['tenant', 'absoluteExpiresAt', 'binding', 'ip', 'rotatedAt', 'replacedBy', 'secretHash', 'label', 'jobId', 'scopes', 'sealed', 'mac']);
@@ -645,4 +652,5 @@ function registerCases<S extends TokenStore>(name: string, makeStore: () => Prom
   defineBulkCases({ name, makeStore, store: () => store, now: () => T, rec, normalize, rid, options });
   defineSealedCases({ store: () => store, rid, options });
   defineCounterCases({ store: () => store, now: () => T, rec });
+  defineWatchCases({ name, store: () => store, now: () => T, rec, rid, sibling: options.sibling });
 }
