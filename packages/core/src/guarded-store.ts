@@ -86,6 +86,7 @@ export class GuardedStore {
       if (store === this.configured && this.cacheOptions.maxStaleMs > 0) cache.setUp(true, this.cacheOptions.maxStaleMs);
       return;
     }
+    let delay = 5000;
     const start = (): void => {
       store.watch!({
         changed: ids => {
@@ -104,8 +105,11 @@ export class GuardedStore {
           if (gen !== this.watchGen) return;
           // No notices, no cache: every read goes to the store until a retry succeeds.
           this.failed('watch', redact(err instanceof Error ? err.message : String(err)));
-          this.retry = setTimeout(start, 5000);
+          // 5 s, then doubling up to 5 minutes: a store that can't watch here (a network file
+          // system) is tried again now and then, not logged every few seconds forever.
+          this.retry = setTimeout(start, delay);
           this.retry.unref?.();
+          delay = Math.min(delay * 2, 300_000);
         },
       );
     };
