@@ -30,7 +30,7 @@ async function importStore(pkg: string, variable: string): Promise<Record<string
 
 /**
  * Opens a store from a URL: `memory:`, `file:./dir` (default `file:.tessera`), `redis://…`,
- * `rediss://…`, `postgres://…`, `dynamodb://table?region=…&endpoint=…&profile=…`.
+ * `rediss://…`, `redis+cluster://host:port,host:port` (Redis Cluster), `postgres://…`, `dynamodb://table?region=…&endpoint=…&profile=…`.
  * PostgreSQL and DynamoDB stores still need `await store.setup()` once (explicit schema creation).
  */
 export async function openStore(url: string, variable = 'TESSERA_STORE'): Promise<TokenStore> {
@@ -52,6 +52,13 @@ export async function openStore(url: string, variable = 'TESSERA_STORE'): Promis
       parsed.searchParams.delete('prefix');
       const Store = mod.RedisStore as new (o: { url: string; prefix?: string }) => TokenStore;
       return new Store({ url: parsed.toString(), ...(prefix ? { prefix } : {}) });
+    }
+    case 'redis+cluster':
+    case 'rediss+cluster': {
+      // Seed nodes, credentials and ?prefix= are read by the store (a comma list of hosts is no WHATWG URL).
+      const mod = await importStore('@tessera/store-redis', variable);
+      const Store = mod.RedisClusterStore as new (o: { url: string }) => TokenStore;
+      return new Store({ url: u });
     }
     case 'postgres':
     case 'postgresql': {
@@ -77,7 +84,7 @@ export async function openStore(url: string, variable = 'TESSERA_STORE'): Promis
       return new Store(o);
     }
     default:
-      throw new ConfigError(variable, `unsupported store URL ${JSON.stringify(redacted.slice(0, 60))}; use memory:, file:./dir, redis://, rediss://, postgres://, or dynamodb://table`);
+      throw new ConfigError(variable, `unsupported store URL ${JSON.stringify(redacted.slice(0, 60))}; use memory:, file:./dir, redis://, rediss://, redis+cluster://, postgres://, or dynamodb://table`);
   }
 }
 

@@ -37,6 +37,7 @@ import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, 
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
 export type { RedisTlsOptions, PemInput } from './lib/tls.js';
+export { RedisClusterStore, redisClusterStore, type RedisClusterStoreOptions, type RedisClusterClientLike, type NodeRedisClusterLike, type IoRedisClusterLike, type NodeRedisMasterLike } from './cluster.js';
 
 export interface RedisStoreOptions {
   /**
