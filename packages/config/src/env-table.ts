@@ -9,7 +9,7 @@ export const ENV_EXTRAS = [
   {
     name: 'TESSERA_STORE',
     option: '`store`',
-    value: 'a store URL: `memory:`, `file:./dir` (default `file:.tessera`), `redis://…`, `rediss://…`, `postgres://…`, `dynamodb://table?region=…` (`fromEnv()` opens it)',
+    value: 'a store URL: `memory:`, `file:./dir` (default `file:.tessera`), `redis://…`, `rediss://…`, `redis+cluster://host:port,host:port`, `postgres://…`, `dynamodb://table?region=…` (`fromEnv()` opens it)',
   },
   {
     name: 'TESSERA_TOKEN_EXPIRATION_SECONDS',
