@@ -326,7 +326,10 @@ function defineCases(make: () => Backend): void {
     warn: (obj: object, msg?: string) => void logs.push(`${msg ?? ''} ${JSON.stringify(obj)}`),
     error: (obj: object, msg?: string) => void logs.push(`${msg ?? ''} ${JSON.stringify(obj)}`),
   };
-  const common = { secret: SECRET, verifyCredentials: () => null, onEvent: (e: TesseraEvent) => void events.push(e), logger };
+  // No record cache: each request reads the store, so each write is judged by the very next request.
+  // (With it, a write made through another instance counts once its change notice lands: the record
+  // cache's own tests cover that window.)
+  const common = { secret: SECRET, verifyCredentials: () => null, onEvent: (e: TesseraEvent) => void events.push(e), logger, recordCacheSize: 0 };
 
   const asSliding = (token: string) => sliding.authenticate(req({ cookie: `${sliding.options.cookie.name}=${token}` }));
   const asAccess = (token: string) => pair.authenticate(req({ cookie: `${pair.options.cookie.name}=${token}` }));

@@ -128,6 +128,8 @@ defineStoreSuite(
   async () => (await openStore(url(oneWay, `?ca=${q(certs!.ca)}&prefix=${q(prefix())}`))) as TokenStore as RedisStore,
   {
     skip,
+    // Another server on the same TLS Redis and prefix: the change-notice cases write through it.
+    sibling: async store => (await openStore(url(oneWay, `?ca=${q(certs!.ca)}&prefix=${q(store.prefix)}`))) as TokenStore as RedisStore,
     writeRaw: async (store, id, raw) => {
       await suiteAdmin!.set(`${store.prefix}r:${id}`, raw);
     },
@@ -174,6 +176,31 @@ tlsDescribe('redis store over TLS: client certificates (tls-auth-clients yes)', 
     } finally {
       await fromUrl.close();
       await fromOptions.close();
+    }
+  });
+
+  it('change notices (watch) connect with the same TLS settings: with the client certificate they flow, without it watch() is refused saying so', async () => {
+    const tls = { ca: certs!.ca, cert: certs!.clientCert, key: certs!.clientKey };
+    const pfx = prefix();
+    const store = new RedisStore({ url: url(mutual), tls, prefix: pfx });
+    const writer = new RedisStore({ url: url(mutual), tls, prefix: pfx });
+    const noCert = new RedisStore({ url: url(mutual), tls: { ca: certs!.ca }, prefix: pfx, connectTimeoutMs: 1000 });
+    try {
+      const seen: string[] = [];
+      await store.watch({ changed: ids => void seen.push(...(ids ?? ['(all)'])), state: () => {} });
+      const r = rec();
+      await writer.put(r);
+      const deadline = Date.now() + 2000;
+      while (!seen.includes(r.id) && Date.now() < deadline) await new Promise(res => setTimeout(res, 5));
+      expect(seen).toContain(r.id);
+      const { err, ms } = await refusal(() => noCert.watch({ changed: () => {}, state: () => {} }));
+      expect(err.code).toBe('STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/client certificate/);
+      expect(ms).toBeLessThan(3000);
+    } finally {
+      await store.close();
+      await writer.close();
+      await noCert.close();
     }
   });
 

@@ -41,6 +41,8 @@ function rec(over: Partial<TokenRecord> = {}): TokenRecord {
 const nodeRedis = skip ? undefined : await nodeClient();
 defineStoreSuite('redis (node-redis client)', () => new RedisStore({ client: nodeRedis!, prefix: prefix() }), {
   skip,
+  // Another server: a second store on the same Redis and prefix (its watch duplicates the client).
+  sibling: store => new RedisStore({ client: nodeRedis!, prefix: store.prefix }),
   writeRaw: async (store, id, raw) => {
     await nodeRedis!.set(`${store.prefix}r:${id}`, raw);
   },
@@ -55,6 +57,7 @@ defineStoreSuite('redis (node-redis client)', () => new RedisStore({ client: nod
 const ioredis = skip ? undefined : new Redis({ host: HOST, port: PORT, maxRetriesPerRequest: 1 });
 defineStoreSuite('redis (ioredis client)', () => new RedisStore({ client: ioredis!, prefix: prefix() }), {
   skip,
+  sibling: store => new RedisStore({ client: ioredis!, prefix: store.prefix }),
   writeRaw: async (store, id, raw) => {
     await ioredis!.set(`${store.prefix}r:${id}`, raw);
   },
@@ -71,6 +74,7 @@ defineStoreSuite('redis (ioredis client)', () => new RedisStore({ client: ioredi
 const urlAdmin = skip ? undefined : await nodeClient(URL_DB);
 defineStoreSuite('redis (url)', () => new RedisStore({ url: `redis://${HOST}:${PORT}/${URL_DB}`, prefix: prefix() }), {
   skip,
+  sibling: store => new RedisStore({ url: `redis://${HOST}:${PORT}/${URL_DB}`, prefix: store.prefix }),
   writeRaw: async (store, id, raw) => {
     await urlAdmin!.set(`${store.prefix}r:${id}`, raw);
   },

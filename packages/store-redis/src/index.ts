@@ -13,6 +13,10 @@
  *   `<prefix>secret`       the auto-generated instance secret (SET NX)
  *   `<prefix>m:<key>`      a meta value (getMeta / setMeta)
  *   `<prefix>c:<key>`      an attempt counter (hit): a hash { count, resetAt }, expiring with its window
+ *
+ * Change notices (`watch`): a connection of their own per watch tracks `<prefix>r:` with Redis
+ * client-side caching in broadcasting mode (CLIENT TRACKING ... BCAST) and maps the invalidated
+ * keys back to record ids; lib/watch.ts, which also fails closed when that connection drops.
  */
 import { ConfigError } from '@tessera/core';
 import {
@@ -22,6 +26,7 @@ import {
   StoreError,
   freezeRecord,
   matchesQuery,
+  type ChangeListener,
   type HitResult,
   type ListPage,
   type ListQuery,
@@ -33,6 +38,7 @@ import {
 import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
 import { resolveTls, type RedisTlsOptions } from './lib/tls.js';
+import { clientLinks, TrackingWatch, urlLinks, type LinkSource } from './lib/watch.js';
 import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
 
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike } from './lib/conn.js';
@@ -128,6 +134,9 @@ function parseExportCursor(cursor: string | null): { scan: string; ids: string[]
   return { scan: v[0], ids: v.slice(1) };
 }
 
+/** Tests only: `store[WATCHES]()` lists the store's watches (their connection name and client id). Not part of the API. */
+const WATCHES = Symbol.for('tessera.store-redis.watches');
+
 function expiryArg(expiresAt: number | null): string {
   return expiresAt === null ? '' : String(expiresAt);
 }
@@ -135,6 +144,10 @@ function expiryArg(expiresAt: number | null): string {
 export class RedisStore implements TokenStore {
   readonly prefix: string;
   private readonly cmd: Commands;
+  /** Where watch connections come from, or why there can be none. */
+  private readonly links: LinkSource | Error;
+  /** The watches in force (`watch`), stopped by `close()`. */
+  private readonly watches = new Set<TrackingWatch>();
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -145,6 +158,7 @@ export class RedisStore implements TokenStore {
     if (options.client !== undefined) {
       if (options.tls !== undefined) throw new ConfigError('store.tls', 'applies to a connection the store makes from `url`; configure TLS on your own client');
       this.cmd = commandsFor(options.client);
+      this.links = clientLinks(options.client);
     } else {
       if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
         throw new ConfigError('store.url', 'must be a redis:// or rediss:// URL');
@@ -153,7 +167,9 @@ export class RedisStore implements TokenStore {
       if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs < 1) throw new ConfigError('store.connectTimeoutMs', 'must be a positive integer');
       const { url, tls } = resolveTls(options.url, options.tls);
       this.cmd = commandsForUrl({ url, connectTimeoutMs, tls });
+      this.links = urlLinks({ url, connectTimeoutMs, tls });
     }
+    Object.defineProperty(this, WATCHES, { value: () => [...this.watches] });
   }
 
   private key(kind: 'r' | 's' | 'f' | 'm', name: string): string {
@@ -423,10 +439,37 @@ export class RedisStore implements TokenStore {
     return this.run('initSecret', async () => String(await this.eval(INIT_SECRET, [candidate])));
   }
 
-  /** Stops the store; quits the connection only when the store made it from a URL. */
+  /**
+   * Change notices for the record cache, from every process sharing this Redis (this one's writes
+   * included): Redis client-side caching in broadcasting mode on a connection of its own (from the
+   * URL, or the given client's `duplicate()`), tracking the record keys (lib/watch.ts). Resolves
+   * once tracking is set; rejects when it cannot be (Redis before 6, ACL, no `duplicate()`, Redis
+   * Cluster). `state(false)` as soon as that connection drops, errors or stops answering PINGs,
+   * `state(true)` once a new one tracks again; `changed(null)` on FLUSHALL / FLUSHDB.
+   */
+  watch(listener: ChangeListener): Promise<() => Promise<void>> {
+    return this.run('watch', async () => {
+      if (this.links instanceof Error) throw this.links;
+      const w = new TrackingWatch(this.links, this.prefix, listener);
+      await w.start();
+      if (this.closed) {
+        w.stop();
+        throw new StoreError('redis store is closed');
+      }
+      this.watches.add(w);
+      return async () => {
+        w.stop();
+        this.watches.delete(w);
+      };
+    });
+  }
+
+  /** Stops the store and every watch; quits the connection only when the store made it from a URL. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.watches) w.stop();
+    this.watches.clear();
     await this.cmd.close();
   }
 }
