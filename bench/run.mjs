@@ -11,6 +11,7 @@
  *   node bench/run.mjs --heap                only the heap-per-session measurement (bench/heap.mjs)
  *   node bench/run.mjs --no-heap             skip it
  *   node bench/run.mjs --migrate             only the live store switch bench (bench/migrate.mjs)
+ *   node bench/run.mjs --invalidation        only the cross-server revocation bench (bench/invalidation.mjs)
  *   node bench/run.mjs --cpu-prof[=DIR]      write a V8 CPU profile of every server process to DIR
  *   node bench/run.mjs --list                list the scenarios
  *
@@ -53,6 +54,10 @@ if (flag('--help') || flag('-h')) {
 if (flag('--migrate')) {
   const { runMigrate } = await import('./migrate.mjs');
   process.exit((await runMigrate()) ? 0 : 1);
+}
+if (flag('--invalidation')) {
+  const { runInvalidation } = await import('./invalidation.mjs');
+  process.exit((await runInvalidation()) ? 0 : 1);
 }
 if (flag('--list')) {
   for (const s of SCENARIOS) console.log(`${s.name.padEnd(32)} ${s.framework.padEnd(8)} ${s.kind}${s.store ? ` (${s.store})` : ''}`);
