@@ -26,7 +26,7 @@ async function dropAll(): Promise<void> {
   if (skip) return;
   const pool = new pg.Pool({ connectionString: URL, max: 1 });
   try {
-    for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_meta", "${t}_counters"`);
+    for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_meta", "${t}_counters"; DROP FUNCTION IF EXISTS "${t}_notify"()`);
   } finally {
     await pool.end();
   }
@@ -105,6 +105,8 @@ defineStoreSuite(
   {
     skip,
     teardown: dropAll,
+    // Another server on the same table (its own pool): the change-notice cases write through it.
+    sibling: store => postgresStore({ url: URL, table: store.table }),
     writeRaw,
     // The whole row: its typed columns and its `data` document.
     readRaw: async (store, id) => (await store.pool.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${store.table}" t WHERE id = $1`, [id])).rows[0]?.row ?? null,

@@ -9,6 +9,7 @@ import {
   COUNTER_KEY_RE,
   StoreError,
   isLive,
+  type ChangeListener,
   type HitResult,
   type ListPage,
   type ListQuery,
@@ -21,11 +22,16 @@ import { redactUrl, toStoreError } from './lib/errors.js';
 import { resolveSsl, type PostgresTlsOptions } from './lib/tls.js';
 import { recordParams, recordRow, rowToRecord, type Param, type Row } from './lib/rows.js';
 import { META_PREFIX, SECRET_KEY, parseTableName, statements, type Statements } from './lib/sql.js';
+import { NoticeWatch, noticeNames, type ListenSource, type NoticeNames } from './lib/watch.js';
 
 export type { PostgresTlsOptions, PemInput } from './lib/tls.js';
 
 export interface PostgresStoreOptions {
-  /** An existing pool; the store uses it and never ends it. Exclusive with `url`. */
+  /**
+   * An existing pool; the store uses it and never ends it. Exclusive with `url`. Each `watch`
+   * (the record cache's change notices: one per store) holds one of its connections for as long
+   * as it runs.
+   */
   pool?: pg.Pool;
   /**
    * `postgres://user:password@host:port/database`; the store creates and owns a pool (ended by `close()`).
@@ -82,19 +88,27 @@ export class PostgresStore implements TokenStore {
   private readonly queryTimeoutMs: number;
   private closed = false;
   private ending: Promise<void> | undefined;
+  /** Change notices (`watch`): the channel and names, where the listening connections come from, the watches running. */
+  private readonly notices: NoticeNames;
+  private readonly listenSource: ListenSource;
+  private readonly connectionTimeoutMs: number;
+  private readonly watches = new Set<NoticeWatch>();
 
   constructor(options: PostgresStoreOptions) {
     const opts = options ?? {};
     if (opts.pool && opts.url !== undefined) throw new ConfigError('store', 'give either `pool` or `url`, not both');
     this.table = opts.table ?? 'tessera_tokens';
     this.sql = statements(parseTableName(this.table));
+    this.notices = noticeNames(parseTableName(this.table));
     this.queryTimeoutMs = positiveInt('queryTimeoutMs', opts.queryTimeoutMs, 5000);
     const connectionTimeoutMs = positiveInt('connectionTimeoutMs', opts.connectionTimeoutMs, 2000);
+    this.connectionTimeoutMs = connectionTimeoutMs;
     const max = positiveInt('maxConnections', opts.maxConnections, 10);
     if (opts.pool) {
       if (opts.tls !== undefined) throw new ConfigError('tls', 'applies to a pool the store makes from `url`; configure TLS on your own pool');
       this.pool = opts.pool;
       this.ownsPool = false;
+      this.listenSource = { pool: opts.pool };
     } else {
       if (typeof opts.url !== 'string' || !/^postgres(ql)?:\/\//i.test(opts.url)) {
         throw new ConfigError(
@@ -117,6 +131,15 @@ export class PostgresStore implements TokenStore {
       // would crash the process. The broken client is discarded; the next query reports failures.
       this.pool.on('error', () => {});
       this.ownsPool = true;
+      // Watches listen on connections of their own, made like the pool's (not counted in `max`).
+      this.listenSource = {
+        config: {
+          connectionString,
+          ...(ssl !== undefined ? { ssl } : {}),
+          ...(sslnegotiation !== undefined ? ({ sslnegotiation } as object) : {}),
+          connectionTimeoutMillis: connectionTimeoutMs,
+        },
+      };
     }
   }
 
@@ -372,9 +395,37 @@ export class PostgresStore implements TokenStore {
     else await this.query('setMeta', this.sql.metaUpsert, [META_PREFIX + key, value]);
   }
 
-  /** Ends the pool when the store created it; a pool given in the options is left open. Idempotent. */
+  /**
+   * Change notices for the record cache (lib/watch.ts): triggers that `setup()` installs on the
+   * records table NOTIFY the ids of every committed change, whoever makes it, on a channel of this
+   * table; this LISTENs on a connection of its own (with `pool`: one held out of it). Resolves once
+   * notices reach it; rejects (StoreError) when the triggers are missing (run `setup()`) or the
+   * server can't be reached. `state(false)` as soon as the connection fails, ends or fails its
+   * check (every second), `state(true)` once a new one listens.
+   */
+  async watch(listener: ChangeListener): Promise<() => Promise<void>> {
+    if (this.closed) throw new StoreError('postgres store is closed');
+    const w = new NoticeWatch(this.notices, listener, this.listenSource, this.connectionTimeoutMs);
+    this.watches.add(w);
+    try {
+      await w.start();
+    } catch (err) {
+      this.watches.delete(w);
+      await w.stop();
+      throw this.closed ? new StoreError('postgres store is closed') : toStoreError('watch', err);
+    }
+    return async () => {
+      this.watches.delete(w);
+      await w.stop();
+    };
+  }
+
+  /** Stops every watch, and ends the pool when the store created it; a pool given in the options is left open. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    const watches = [...this.watches];
+    this.watches.clear();
+    await Promise.all(watches.map(w => w.stop()));
     if (!this.ownsPool) return;
     this.ending ??= this.pool.end().catch(() => {});
     await this.ending;

@@ -1,6 +1,7 @@
 /** Table naming and the SQL text of every statement the store runs. */
 import { ConfigError } from '@tessera/core';
 import { COLUMNS, COLUMN_TYPES, ROW_KEYS } from './rows.js';
+import { notifySetup } from './watch.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -110,6 +111,8 @@ export function statements(t: TableName): Statements {
       `CREATE INDEX IF NOT EXISTS ${q(`${t.name}_revoked_idx`)} ON ${table} (revoked_at) WHERE revoked_at IS NOT NULL`,
       `CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${counters} (key text COLLATE "C" PRIMARY KEY, count bigint NOT NULL, reset_at bigint NOT NULL)`,
+      // Change notices (watch): the trigger function and the triggers on the records table.
+      ...notifySetup(t),
     ],
     get: `SELECT ${cols} FROM ${table} WHERE id = $1`,
     put: `INSERT INTO ${table} (${cols}) VALUES (${values}) ON CONFLICT (id) DO UPDATE SET ${upsert}`,
