@@ -346,3 +346,172 @@ describe('postgres store: unreachable server and options', () => {
     }
   }, 120_000);
 });
+
+/**
+ * `importRecords` calls of 1,000 records or more go by COPY into a staging table, then one
+ * put-if-absent INSERT per batch; smaller calls by one INSERT of a JSON parameter. Both must store
+ * the same rows, refuse the same records, and leave a present record as it is.
+ */
+(skip ? describe.skip : describe)('postgres store: importRecords by COPY (calls of 1,000 records or more)', () => {
+  afterAll(dropAll);
+
+  /** A caller-owned pool that records the statements its connections run. */
+  function recordingPool(connectionString = URL): { pool: pg.Pool; statements: string[] } {
+    const pool = new pg.Pool({ connectionString, max: 10 });
+    pool.on('error', () => {}); // an idle connection dropped by the server: the next query reports it
+    const statements: string[] = [];
+    pool.on('connect', client => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const q = args[0] as string | { text?: string };
+        statements.push(typeof q === 'string' ? q : String(q?.text ?? ''));
+        return query(...args);
+      };
+    });
+    return { pool, statements };
+  }
+
+  /** Records in every shape a column can take, with the characters COPY's text format reads specially. */
+  function awkward(n: number, tag: string): TokenRecord[] {
+    const strange = ['tab\there', 'line\nbreak', 'cr\rlf\r\n', 'back\\slash', '\\N', '\\.', 'ends with \\', 'quote " \' `', 'naïve 日本語 😀', ''];
+    return Array.from({ length: n }, (_, i) => {
+      const s = strange[i % strange.length]!;
+      const id = `${tag}_${String(i).padStart(5, '0')}${i % 7 === 0 ? `_${s}` : ''}`;
+      return rec(id, {
+        kind: (['session', 'refresh', 'api'] as const)[i % 3],
+        subject: i % 5 === 0 ? `user ${s}` : `user${i % 40}`,
+        family: i % 3 === 0 ? id : `fam\t${i % 50}`,
+        expiresAt: i % 11 === 0 ? null : T + 3600 + i,
+        revokedAt: i % 13 === 0 ? T - 1 : null,
+        ...(i % 17 === 0 ? { rotatedAt: T - 2, replacedBy: `next\\${i}`, reuseCount: i % 4 } : {}),
+        user: { id: `user${i % 40}`, name: s, tags: [s, '', '\\'], nested: { deep: [[], {}], n: 0.1 } } as unknown as User,
+        ...(i % 2 === 0 ? { ip: '198.51.100.7', binding: 'exact' as const, tenant: `t\n${i % 3}`, label: s } : {}),
+      });
+    });
+  }
+
+  it('writes every absent record exactly as given, keeps the present ones, counts what it wrote, by COPY', async () => {
+    const { pool, statements } = recordingPool();
+    const store = postgresStore({ pool, table: newTable() });
+    try {
+      await store.setup();
+      const records = awkward(2600, 'cp');
+      const present = records.filter((_, i) => i % 26 === 0);
+      const mine = present.map(r => ({ ...r, lastSeenAt: T, revokedAt: T - 3 }));
+      await expect(store.importRecords(mine)).resolves.toBe(mine.length); // a small call: one INSERT, no COPY
+      expect(statements.some(s => s.startsWith('COPY'))).toBe(false);
+
+      await expect(store.importRecords(records)).resolves.toBe(records.length - present.length);
+      expect(statements.filter(s => s.startsWith('COPY')).length).toBeGreaterThan(0);
+      for (const r of records) {
+        const want = present.includes(r) ? mine.find(m => m.id === r.id)! : r;
+        expect(await store.get(r.id)).toEqual({ ...want });
+      }
+      // The same rows as the INSERT path writes (typed columns and data), record for record.
+      const other = postgresStore({ pool, table: newTable() });
+      await other.setup();
+      for (let i = 0; i < records.length; i += 500) await other.importRecords(records.slice(i, i + 500));
+      const rows = async (s: PostgresStore) =>
+        (await pool.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${s.table}" t WHERE NOT (id = ANY($1)) ORDER BY id`, [present.map(r => r.id)])).rows.map(r => r.row);
+      expect(await rows(store)).toEqual(await rows(other));
+
+      await expect(store.importRecords(records)).resolves.toBe(0);
+      await expect(store.importRecords([...records].reverse())).resolves.toBe(0);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  }, 60_000);
+
+  it('concurrent calls of overlapping records in different orders: each id written once, whole, no deadlock', async () => {
+    const store = postgresStore({ url: URL, table: newTable() });
+    try {
+      await store.setup();
+      const base = awkward(3000, 'cc');
+      const calls = Array.from({ length: 4 }, (_, c) => {
+        const mine = base.filter((_, i) => (i + c) % 4 !== 0).map(r => ({ ...r, lastSeenAt: T - c }));
+        return c % 2 ? mine.reverse() : mine;
+      });
+      const counts = await Promise.all(calls.map(b => store.importRecords(b)));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(base.length);
+      for (const r of base) {
+        const got = await store.get(r.id);
+        expect(got).not.toBeNull();
+        expect([0, 1, 2, 3].map(c => ({ ...r, lastSeenAt: T - c }))).toContainEqual({ ...got });
+      }
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('a record the server refuses fails its whole batch, nothing of it is written, and the store goes on', async () => {
+    const store = postgresStore({ url: URL, table: newTable() });
+    try {
+      await store.setup();
+      const records = awkward(1000, 'nul');
+      const bad = [...records];
+      bad[500] = { ...records[500]!, subject: 'has\u0000nul' };
+      const err = await store.importRecords(bad).catch((e: unknown) => e);
+      expect(isStoreError(err)).toBe(true);
+      expect((err as { code?: string }).code).toBe('STORE_UNAVAILABLE');
+      const n = await store.pool.query(`SELECT count(*)::int AS n FROM "${store.table}"`);
+      expect(n.rows[0].n).toBe(0);
+      await expect(store.importRecords(records)).resolves.toBe(1000);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('a string that is not valid Unicode is refused, as by the INSERT path, rather than altered', async () => {
+    const store = postgresStore({ url: URL, table: newTable() });
+    try {
+      await store.setup();
+      const records = awkward(1000, 'sur');
+      records[10] = { ...records[10]!, subject: 'lone \ud800 surrogate' };
+      for (const call of [records, records.slice(0, 20)]) {
+        const err = await store.importRecords(call).catch((e: unknown) => e);
+        expect(isStoreError(err)).toBe(true);
+      }
+      const n = await store.pool.query(`SELECT count(*)::int AS n FROM "${store.table}" WHERE subject LIKE 'lone %'`);
+      expect(n.rows[0].n).toBe(0);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('a role that may not create temporary tables imports by INSERT instead (from the first refusal on), and nothing is lost', async () => {
+    const tag = `tt_notemp_${process.pid}_${Date.now().toString(36)}`;
+    const admin = new pg.Pool({ connectionString: URL, max: 1 });
+    await admin.query(`CREATE DATABASE "${tag}"`);
+    try {
+      // TEMPORARY is granted to PUBLIC by default: this database takes it back, and the role is not its owner.
+      await admin.query(`REVOKE TEMPORARY ON DATABASE "${tag}" FROM PUBLIC`);
+      await admin.query(`CREATE ROLE "${tag}" LOGIN`);
+      const dbUrl = new globalThis.URL(URL);
+      dbUrl.pathname = `/${tag}`;
+      const owner = postgresStore({ url: dbUrl.toString(), table: 'tokens' });
+      await owner.setup();
+      await owner.pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON tokens, tokens_meta TO "${tag}"`);
+      await owner.close();
+      dbUrl.username = tag;
+      const { pool, statements } = recordingPool(dbUrl.toString());
+      const limited = postgresStore({ pool, table: 'tokens' });
+      try {
+        const records = awkward(2500, 'nt');
+        await expect(limited.importRecords(records.slice(0, 1500))).resolves.toBe(1500);
+        const refused = statements.filter(s => s.includes('CREATE TEMP TABLE')).length;
+        expect(refused).toBeGreaterThan(0);
+        await expect(limited.importRecords(records)).resolves.toBe(1000);
+        await expect(limited.importRecords(records)).resolves.toBe(0);
+        expect(statements.filter(s => s.includes('CREATE TEMP TABLE')).length).toBe(refused); // not tried again
+        for (const r of records.filter((_, i) => i % 25 === 0)) expect(await limited.get(r.id)).toEqual({ ...r });
+      } finally {
+        await pool.end();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${tag}" WITH (FORCE)`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS "${tag}"`).catch(() => {});
+      await admin.end();
+    }
+  }, 60_000);
+});

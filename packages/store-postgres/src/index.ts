@@ -4,6 +4,7 @@
  * created only by an explicit `await store.setup()`.
  */
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError } from '@tessera/core';
 import {
   COUNTER_KEY_RE,
@@ -21,6 +22,7 @@ import {
 import { redactUrl, toStoreError } from './lib/errors.js';
 import { resolveSsl, type PostgresTlsOptions } from './lib/tls.js';
 import { recordParams, recordRow, rowToRecord, type Param, type Row } from './lib/rows.js';
+import { copyText } from './lib/copy.js';
 import { META_PREFIX, SECRET_KEY, parseTableName, statements, type Statements } from './lib/sql.js';
 import { NoticeWatch, noticeNames, type ListenSource, type NoticeNames } from './lib/watch.js';
 
@@ -72,6 +74,16 @@ const IMPORT_BATCH = 1000;
 const PUT_MANY_PARALLEL = 4;
 /** Smallest batch a call is split into (smaller ones cost more in per-statement overhead than they gain). */
 const MIN_BATCH = 250;
+/** `importRecords` calls of at least this many records go by COPY through a staging table (fewer: one INSERT). */
+const COPY_MIN = 1000;
+/**
+ * Rows per COPY batch of `importRecords` (at most; a larger call is split evenly, PUT_MANY_PARALLEL
+ * batches at once). Not split further: each batch creates its staging table, which costs the server
+ * about as much as COPYing a thousand rows (measured), and the switch keeps several calls in flight.
+ */
+const COPY_BATCH = 5000;
+/** SQLSTATEs that mean this server or role can't take the COPY path (no TEMP privilege, a proxy without COPY): the INSERT path is used from then on. */
+const NO_COPY = new Set(['42501', '0A000']);
 
 function positiveInt(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -370,12 +382,87 @@ export class PostgresStore implements TokenStore {
    */
   async importRecords(records: readonly TokenRecord[]): Promise<number> {
     if (this.closed) throw new StoreError('postgres store is closed'); // even with nothing to write
+    if (records.length >= COPY_MIN && this.copyImport) {
+      try {
+        return await this.importByCopy(records);
+      } catch (err) {
+        const code = (err as { cause?: { code?: unknown } }).cause?.code;
+        if (typeof code !== 'string' || !NO_COPY.has(code)) throw err;
+        // Refused before anything was written (creating the staging table comes first in each batch).
+        this.copyImport = false;
+      }
+    }
     let total = 0;
     await this.batches(records, IMPORT_BATCH, async batch => {
       const res = await this.query('importRecords', this.sql.importMany, [JSON.stringify(batch.map(recordRow))]);
       total += res.rowCount ?? 0;
     });
     return total;
+  }
+
+  /** False once the server refused the COPY path (see NO_COPY). */
+  private copyImport = true;
+
+  /**
+   * The put-if-absent of `importRecords` for large calls, per batch in one transaction on one
+   * connection: a staging table (temporary, dropped at commit), `COPY` of the rows into it, then
+   * `INSERT … SELECT … ORDER BY id ON CONFLICT (id) DO NOTHING`. The server spends a fifth to a
+   * quarter less CPU per row than on the INSERT path's JSON parameter (measured, see the README).
+   * A batch that fails is rolled back whole (its connection is dropped).
+   */
+  private async importByCopy(records: readonly TokenRecord[]): Promise<number> {
+    let total = 0;
+    const size = Math.ceil(records.length / Math.ceil(records.length / COPY_BATCH));
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < records.length && !failed) {
+        const batch = records.slice(next, (next += size));
+        try {
+          const n = await this.copyBatch(batch);
+          total += n;
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    };
+    // Settles only once no batch is in flight: nothing of this call is written after it fails.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(PUT_MANY_PARALLEL, Math.ceil(records.length / size)) }, worker));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    return total;
+  }
+
+  private async copyBatch(batch: readonly TokenRecord[]): Promise<number> {
+    if (this.closed) throw new StoreError('postgres store is closed');
+    let client: pg.PoolClient;
+    let text: string;
+    try {
+      text = copyText(batch); // before taking a connection: a record that can't be sent fails here
+      client = await this.pool.connect();
+    } catch (err) {
+      throw toStoreError('importRecords', err);
+    }
+    let failure: Error | undefined;
+    try {
+      const timeout = this.queryTimeoutMs;
+      await client.query({ text: `BEGIN; ${this.sql.importStage}`, query_timeout: timeout } as pg.QueryConfig);
+      await new Promise<void>((resolve, reject) => {
+        const stream = client.query(copyFrom(this.sql.importCopy));
+        stream.on('finish', resolve);
+        stream.on('error', reject);
+        stream.end(text);
+      });
+      // Two statements in one round trip: the results come back as an array.
+      const res = (await client.query({ text: `${this.sql.importFromStage}; COMMIT`, query_timeout: timeout } as pg.QueryConfig)) as unknown as pg.QueryResult[];
+      return res[0]?.rowCount ?? 0;
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+      throw toStoreError('importRecords', err);
+    } finally {
+      // A connection left mid-transaction or mid-COPY is not handed back: dropping it rolls back.
+      client.release(failure);
+    }
   }
 
   /** Exact (`count(*)`, which reads the whole table: fine for a progress bar, not for a request path). */

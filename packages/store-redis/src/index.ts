@@ -73,8 +73,12 @@ export interface RedisStoreOptions {
 const SCAN_COUNT = '1000';
 /** Decoded records remembered by id (see decodeCached). */
 const DECODED_CACHE = 10_000;
-/** putMany and importRecords: records per script call, and script calls in flight on the connection. */
-const PUT_PER_CALL = 100;
+/**
+ * putMany and importRecords: records per script call, and script calls in flight on the connection.
+ * A call of 250 blocks Redis for 1 to 2 ms; against 100, sending a record costs Node about 1.4 µs
+ * instead of 1.9 (measured), and Node's CPU bounds a switch into Redis as much as Redis's does.
+ */
+const PUT_PER_CALL = 250;
 const PUT_IN_FLIGHT = 4;
 /** countRecords: SCAN steps (of SCAN_COUNT keys) per script call, which blocks Redis for a few ms at most. */
 const COUNT_STEPS = '20';

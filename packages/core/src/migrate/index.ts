@@ -21,7 +21,7 @@ export interface MigrationProgress {
   copied: number;
   /** Records already in the target (written there by a server during the switch, or by an earlier run). */
   skipped: number;
-  /** Records in the source when the copy started (an estimate), or null when the store can't say. */
+  /** Records in the source when the copy started (an estimate), or null while they are counted or when the store can't say. */
   total: number | null;
   /** Seconds since this run started. */
   elapsed: number;
@@ -125,14 +125,29 @@ export async function migrate(o: MigrateOptions & Following): Promise<MigrationR
     await sleep(wait);
   };
 
+  // The count is only for progress reports: it starts with the first wait, and the copy does not wait for it.
+  let total: number | null = null;
+  let counting: Promise<void> | null = null;
+  const count = () => {
+    if (counting === null && typeof from.countRecords === 'function') {
+      counting = Promise.resolve()
+        .then(() => from.countRecords!())
+        .then(
+          n => void (total = n),
+          () => {},
+        );
+    }
+  };
   if (state === null) {
     await to.setMeta(MIGRATION_KEY, null); // a forwarding note left by an earlier switch the other way
     await moveSecret(from, to);
     await from.setMeta(FAULT_KEY, null);
     await from.setMeta(REVOKE_ALL_KEY, null);
     state = { id: randomBytes(9).toString('base64url'), phase: 'mirror', toUrl: o.toUrl, startedAt: nowSec(), cursor: null, copied: 0 };
+    count();
     await announce(state, settle);
   } else if (state.phase === 'mirror') {
+    count();
     await announce(state, settle); // the run that announced it may have died before every server saw it
   }
 
@@ -141,7 +156,7 @@ export async function migrate(o: MigrateOptions & Following): Promise<MigrationR
   if (state.phase === 'mirror' || state.phase === 'copy') {
     state = { ...state, phase: 'copy' };
     await announce(state, 0);
-    const total = typeof from.countRecords === 'function' ? await from.countRecords().catch(() => null) : null;
+    count();
     const report = (phase: MigrationPhase) => {
       const s = elapsed();
       o.onProgress?.({ phase, copied, skipped, total, elapsed: s, rate: s > 0 ? (copied + skipped) / s : 0 });
@@ -149,9 +164,19 @@ export async function migrate(o: MigrateOptions & Following): Promise<MigrationR
     report('copy');
     let lastCheckpoint = performance.now();
     const base = state.copied;
-    // Pages are read one after the other (each needs the previous cursor) and written up to
-    // WRITERS at a time, so the copy runs at the slower store's pace, not at a round trip's.
+    // Pages are read one after the other (each needs the previous cursor), the next one while
+    // this one is written, and written up to WRITERS at a time, so the copy runs at the slower
+    // store's pace, not at a round trip's.
     const writing: Array<{ done: Promise<void>; cursor: string | null }> = [];
+    type Read = { page: ListPage; readAt: number };
+    let reading: Promise<Read> | null = null;
+    const read = (cursor: string | null): Promise<Read> => {
+      o.signal?.throwIfAborted();
+      const readAt = Date.now() / 1000;
+      const p = from.exportRecords(cursor, batch).then(page => ({ page, readAt }));
+      p.catch(() => {}); // awaited below; never unhandled if the loop stops first
+      return p;
+    };
     const write = async (records: readonly TokenRecord[], readAt: number) => {
       if (records.length === 0) return;
       const n = await to.importRecords(records);
@@ -172,20 +197,19 @@ export async function migrate(o: MigrateOptions & Following): Promise<MigrationR
       }
     };
     try {
-      let cursor = state.cursor;
-      do {
-        o.signal?.throwIfAborted();
-        const readAt = Date.now() / 1000;
-        const page: ListPage = await from.exportRecords(cursor, batch);
-        cursor = page.cursor;
-        const done = write(page.records, readAt);
+      reading = read(state.cursor);
+      while (reading !== null) {
+        const got: Read = await reading;
+        const cursor: string | null = got.page.cursor;
+        reading = cursor === null ? null : read(cursor);
+        const done = write(got.page.records, got.readAt);
         done.catch(() => {}); // awaited in order below; never unhandled if the loop stops first
         writing.push({ done, cursor });
         while (writing.length >= WRITERS) await finishOldest();
-      } while (cursor !== null);
+      }
       while (writing.length > 0) await finishOldest();
     } finally {
-      await Promise.allSettled(writing.map(w => w.done));
+      await Promise.allSettled([...writing.map(w => w.done), ...(reading ? [reading] : []), ...(counting ? [counting] : [])]);
     }
     o.signal?.throwIfAborted();
     const fault = await from.getMeta(FAULT_KEY);
@@ -233,7 +257,12 @@ const sameVersion = (a: TokenRecord, b: TokenRecord) =>
  * a server makes meanwhile (in both stores) is never overwritten.
  */
 async function reconcile(from: BulkStore, to: BulkStore, records: readonly TokenRecord[]): Promise<void> {
-  const one = async (id: string) => {
+  const one = async (page: TokenRecord) => {
+    const id = page.id;
+    // Most of the page was written by this import, or was there as the page has it (a server
+    // copied it, and makes every later change in both stores): nothing to bring up.
+    const there = await to.get(id);
+    if (there !== null && sameVersion(there, page)) return;
     for (let round = 0; round < 5; round++) {
       const [a, b] = await Promise.all([from.get(id), to.get(id)]);
       if (a === null) return; // purged from the source meanwhile
@@ -243,7 +272,7 @@ async function reconcile(from: BulkStore, to: BulkStore, records: readonly Token
       await to.put(joined);
     }
   };
-  for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map(r => one(r.id)));
+  for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map(one));
 }
 
 /**
