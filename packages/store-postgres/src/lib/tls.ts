@@ -6,10 +6,10 @@
  * would let the URL's parameters replace the whole `ssl` config). Key material never appears in an
  * error message.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { ConfigError } from '@tessera/core';
+import { readPem } from '@tessera/core/store';
 
 /** PEM text (a string containing `-----BEGIN`), a Buffer holding PEM, or a path to a PEM file. */
 export type PemInput = string | Buffer;
@@ -46,32 +46,6 @@ export type SslMode = (typeof SSL_MODES)[number];
 /** The URL parameters the store takes out of the connection string. */
 const URL_PARAMS = ['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation'] as const;
 const OPTION_FIELDS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'];
-const PEM_MARK = '-----BEGIN';
-
-/** A value taken for a path, as shown in an error; for a key only when it looks like a path (base64 key material has no dots). */
-function showPath(v: string, secret: boolean): string {
-  const looksLikePath = !/\s/.test(v) && v.length <= 1024 && (v.includes('.') || /^(\/|~|[A-Za-z]:[\\/])/.test(v));
-  if (secret && !looksLikePath) return `the key path given (${v.length} characters, not shown)`;
-  return JSON.stringify(v.length > 200 ? `${v.slice(0, 200)}…` : v);
-}
-
-function readPem(field: string, v: unknown, secret = false): string | Buffer {
-  if (Buffer.isBuffer(v)) {
-    if (v.length === 0) throw new ConfigError(field, 'is an empty Buffer');
-    return v;
-  }
-  if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(field, 'must be PEM text, a Buffer holding PEM, or the path of a PEM file');
-  if (v.includes(PEM_MARK)) return v;
-  let data: Buffer;
-  try {
-    data = readFileSync(v);
-  } catch (err) {
-    throw new ConfigError(field, `cannot read the file ${showPath(v, secret)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-  }
-  if (!data.includes(PEM_MARK)) throw new ConfigError(field, `the file ${showPath(v, secret)} holds no PEM data (no "${PEM_MARK}" line)`);
-  return data;
-}
-
 export interface ResolvedSsl {
   /** The URL without the TLS parameters (what pg parses). */
   connectionString: string;
