@@ -38,11 +38,6 @@ export class RecordCache {
     this.maxAgeMs = WATCHED_MAX_AGE_MS;
   }
 
-  /** Whether records are answered from the cache (notices flow, or a staleness bound allows it). */
-  get up(): boolean {
-    return this.isUp;
-  }
-
   /** Notices flow (true) or may be missed (false); either way, nothing cached before is trusted. */
   setUp(up: boolean, maxAgeMs: number = WATCHED_MAX_AGE_MS): void {
     this.clear();
@@ -96,10 +91,6 @@ export class RecordCache {
     else if ('id' in where) this.drop(where.id);
     else if ('family' in where) this.dropAll(this.byFamily.get(where.family));
     else this.dropAll(this.bySubject.get(where.subject));
-  }
-
-  get entries(): number {
-    return this.map.size;
   }
 
   private dropAll(ids: Set<string> | undefined): void {
