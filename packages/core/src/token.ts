@@ -3,9 +3,10 @@
  * audience are pinned on every verify; `exp`, `iat`, `sub`, `jti` and `sid` are required, and
  * `exp - iat` may not exceed the lifetime this server issues for the token's type.
  *
- * Verified tokens are remembered in a bounded cache keyed by the exact token string, so a
- * token's signature is checked by jose once; expiry and the store record are still checked
- * on every request.
+ * Verified tokens are remembered in a bounded cache, so a token's signature is checked by jose
+ * once; expiry and the store record are still checked on every request. The cache is keyed by
+ * the signature segment (a few dozen characters to hash instead of the whole token) and a hit
+ * counts only when the whole token is the one that was verified.
  */
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
@@ -62,8 +63,19 @@ export interface CodecOptions {
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}$/;
 
+type Valid = Extract<VerifyResult, { ok: true }>;
+
+/** A verified token: the exact string, and the one result object every in-time use of it returns. */
+interface Verified {
+  readonly token: string;
+  readonly valid: Valid;
+}
+
+/** The cache key of a token: its signature segment. */
+const cacheKey = (token: string): string => token.slice(token.lastIndexOf('.') + 1);
+
 export class TokenCodec {
-  private readonly caches: Record<TokenType, Map<string, Claims>> = { session: new Map(), access: new Map(), refresh: new Map() };
+  private readonly caches: Record<TokenType, Map<string, Verified>> = { session: new Map(), access: new Map(), refresh: new Map() };
 
   constructor(private readonly ring: KeyRing, private readonly o: CodecOptions) {}
 
@@ -83,15 +95,16 @@ export class TokenCodec {
 
   /** Synchronous answer for a token whose signature was already verified; undefined on a cache miss. */
   verifyCached(type: TokenType, token: string, now: number): VerifyResult | undefined {
-    const hit = this.caches[type].get(token);
-    return hit === undefined ? undefined : this.checkTimes(hit, now, this.o.clockTolerance);
+    const hit = this.caches[type].get(cacheKey(token));
+    return hit === undefined || hit.token !== token ? undefined : this.checkTimes(hit.valid, now, this.o.clockTolerance);
   }
 
   async verify(type: TokenType, token: string, now: number): Promise<VerifyResult> {
     const tol = this.o.clockTolerance;
     const cache = this.caches[type];
-    const hit = cache.get(token);
-    if (hit !== undefined) return this.checkTimes(hit, now, tol);
+    const key = cacheKey(token);
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.token === token) return this.checkTimes(hit.valid, now, tol);
     if (token.length > this.o.maxTokenBytes) return { ok: false, code: 'TOKEN_INVALID', reason: 'oversized' };
     if (!JWT_SHAPE.test(token)) return { ok: false, code: 'TOKEN_INVALID', reason: 'malformed' };
     let payload: JWTPayload;
@@ -118,11 +131,12 @@ export class TokenCodec {
     if (claims === null) return { ok: false, code: 'TOKEN_INVALID', reason: 'claims' };
     // Checked before caching, so the cache only ever answers for tokens within the bound.
     if (this.tooLong(type, claims)) return { ok: false, code: 'TOKEN_INVALID', reason: 'lifetime' };
+    const valid: Valid = { ok: true, claims };
     if (this.o.cacheSize > 0) {
-      if (cache.size >= this.o.cacheSize) cache.delete(cache.keys().next().value as string);
-      cache.set(token, claims);
+      if (cache.size >= this.o.cacheSize && !cache.has(key)) cache.delete(cache.keys().next().value as string);
+      cache.set(key, { token, valid });
     }
-    return this.checkTimes(claims, now, tol);
+    return this.checkTimes(valid, now, tol);
   }
 
   /** Claims of a genuine token, expired or not (logout needs to know which session to end). */
@@ -135,10 +149,12 @@ export class TokenCodec {
     return c.exp - c.iat > this.o.maxLifetime[type] + this.o.clockTolerance;
   }
 
-  private checkTimes(c: Claims, now: number, tol: number): VerifyResult {
+  /** `valid` itself when the token is within its times (no allocation on the hot path). */
+  private checkTimes(valid: Valid, now: number, tol: number): VerifyResult {
+    const c = valid.claims;
     if (c.exp <= now - tol) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'exp', claims: c };
     if (c.iat > now + tol) return { ok: false, code: 'TOKEN_INVALID', reason: 'iat-future' };
-    return { ok: true, claims: c };
+    return valid;
   }
 
   /** The verifying key the header names: only by kid, and only of the one configured algorithm (jose pins `alg` and checks the key's type). */
