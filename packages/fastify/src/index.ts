@@ -10,7 +10,7 @@ import { defaultStore } from '@tessera/store-file';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendCookies, send, toRequest } from './adapt.js';
-import { results, type GuardOptions, type TesseraDecorator } from './augment.js';
+import { kResult, resultOf, setResult, type GuardOptions, type TesseraDecorator } from './augment.js';
 
 export type { Session, TesseraOptions, Tessera } from '@tessera/core';
 export type { FreshOptions, GuardOptions, TesseraDecorator } from './augment.js';
@@ -51,12 +51,13 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
   /** Records the result on the request and sends any reissued cookie. */
   const settle = (request: FastifyRequest, reply: FastifyReply, r: AuthResult): AuthResult => {
     request.tessera = r.ok ? r.session : null;
-    results.set(request, r);
+    setResult(request, r);
     if (r.ok && r.cookies.length > 0) appendCookies(reply, r.cookies);
     return r;
   };
 
   app.decorateRequest('tessera', null);
+  app.decorateRequest(kResult, null);
   // Callback-style hook: when the result is known without I/O, no promise is created at all.
   app.addHook('onRequest', (request, reply, done) => {
     kit.authenticate(toRequest(request), r => (settle(request, reply, r), done()), err => done(err as Error));
@@ -65,7 +66,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
   /** A guard over the request's result: `check` may turn a session into a refusal (freshness). */
   const guard = (options: GuardOptions = {}, check: (request: FastifyRequest, r: AuthResult) => AuthResult = pass) =>
     function tesseraGuard(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-      const prior = results.get(request);
+      const prior = resultOf(request);
       if (prior !== undefined && prior.ok && check === pass) return done(); // the common case, without a closure
       const finish = (r0: AuthResult) => {
         const r = check(request, r0);
@@ -100,7 +101,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
           url: '/*',
           handler: async (request, reply) => {
             const path = '/' + ((request.params as Record<string, string>)['*'] ?? '');
-            const r = await kit.admin({ path, req: toRequest(request), prior: results.get(request), options: admin });
+            const r = await kit.admin({ path, req: toRequest(request), prior: resultOf(request), options: admin });
             return r ? send(reply, r) : reply.callNotFound();
           },
         });
@@ -117,7 +118,7 @@ const plugin: FastifyPluginAsync<TesseraFastifyOptions> = async (app: FastifyIns
         child.route({
           method: METHODS[name],
           url: URLS[name] ?? `/${name}`,
-          handler: async (request, reply) => send(reply, await kit.route(name, toRequest(request), results.get(request))),
+          handler: async (request, reply) => send(reply, await kit.route(name, toRequest(request), resultOf(request))),
         });
       }
     },

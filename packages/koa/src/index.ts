@@ -9,7 +9,7 @@ import { defaultStore } from '@tessera/store-file';
 import type { Context, Middleware, Next } from 'koa';
 import { appendCookies, send, toRequest } from './adapt.js';
 import './augment.js'; // carries the `ctx.state.tessera` typing into the published declarations
-import { results } from './augment.js';
+import { resultOf, setResult } from './augment.js';
 
 export type { Credentials, IssueOptions, Rejection, Session, TesseraOptions, Tessera, User } from '@tessera/core';
 
@@ -50,7 +50,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   /** Records the result on the context and sends any reissued cookie. */
   const settle = (ctx: Context, r: AuthResult): AuthResult => {
     ctx.state.tessera = r.ok ? r.session : null;
-    results.set(ctx, r);
+    setResult(ctx, r);
     if (r.ok && r.cookies.length > 0) appendCookies(ctx, r.cookies);
     return r;
   };
@@ -63,14 +63,14 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
     const rel = kit.below(ctx.path, opts.prefix);
     const name = rel === null ? null : kit.matchRoute(ctx.method, rel);
     if (name === null) return next();
-    send(ctx, await kit.route(name, toRequest(ctx), results.get(ctx)));
+    send(ctx, await kit.route(name, toRequest(ctx), resultOf(ctx)));
   };
 
   middleware.adminRoutes = (opts = {}) => {
     const prefix = opts.prefix ?? `${kit.prefix === '/' ? '' : kit.prefix}/admin`;
     return async (ctx: Context, next: Next) => {
       const rel = kit.below(ctx.path, prefix);
-      const reply = rel === null ? null : await kit.admin({ path: rel, req: toRequest(ctx), prior: results.get(ctx), options: opts });
+      const reply = rel === null ? null : await kit.admin({ path: rel, req: toRequest(ctx), prior: resultOf(ctx), options: opts });
       if (reply === null) return next();
       send(ctx, reply);
     };
@@ -80,7 +80,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   const guard =
     (options: GuardOptions = {}, check: (ctx: Context, r: AuthResult) => AuthResult = pass): Middleware =>
     (ctx: Context, next: Next) => {
-      const prior = results.get(ctx);
+      const prior = resultOf(ctx);
       if (prior !== undefined && prior.ok && check === pass) return next(); // the common case, without a closure
       const done = (r0: AuthResult) => {
         const r = check(ctx, r0);
