@@ -44,6 +44,7 @@ export interface Statements {
   /** importRecords by COPY: the staging table (dropped at commit), the COPY into it, the put-if-absent from it. */
   importStage: string;
   importCopy: string;
+  importCopyDirect: string;
   importFromStage: string;
   count: string;
   touch: string;
@@ -129,6 +130,9 @@ export function statements(t: TableName): Statements {
     // transaction pooling still works) and has no index; its rows go in id order like importMany's.
     importStage: `CREATE TEMP TABLE tessera_import_stage (${COLUMNS.map((c, i) => `${c} ${COLUMN_TYPES[i]}${c === 'id' ? ' COLLATE "C"' : ''}`).join(', ')}) ON COMMIT DROP`,
     importCopy: `COPY pg_temp.tessera_import_stage (${cols}) FROM STDIN`,
+    // The cheaper try first: COPY straight into the table. One statement, so all or nothing: a row
+    // already there fails it whole (unique_violation) and the batch goes through the staging table.
+    importCopyDirect: `COPY ${table} (${cols}) FROM STDIN`,
     importFromStage: `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM pg_temp.tessera_import_stage ORDER BY id ON CONFLICT (id) DO NOTHING`,
     count: `SELECT count(*)::int8 AS n FROM ${table}`,
     // $1 id, $2 lastSeenAt, $3 set expiresAt?, $4 expiresAt
