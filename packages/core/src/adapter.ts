@@ -69,9 +69,9 @@ export function mergeSetCookie(existing: string | readonly string[] | number | u
   return [...before.filter(c => !names.has(c.slice(0, c.indexOf('=')))), ...added];
 }
 
-/** Trailing slashes trimmed, `/` kept. */
+/** Trailing slashes trimmed, `/` kept (no regular expression for the usual prefix without one: this runs on every request). */
 function normalize(prefix: string): string {
-  return prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix;
+  return prefix.length > 1 && prefix.charCodeAt(prefix.length - 1) === 47 ? prefix.replace(/\/+$/, '') || '/' : prefix;
 }
 
 /**

@@ -44,6 +44,15 @@ export interface TesseraKoa extends Middleware {
 
 const pass = (_ctx: Context, r: AuthResult): AuthResult => r;
 
+/** `ctx.path`, without Koa's URL parse for the usual origin-form URL (the routes middleware sees every request). */
+function pathOf(ctx: Context): string {
+  const url = ctx.req.url ?? '';
+  if (url.charCodeAt(0) !== 47) return ctx.path; // absolute-form (`GET http://host/path`): Koa parses it
+  // ctx.path's setter (koa-mount, rewrites) writes req.url, so it is what req.url says.
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
 export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   const kit = adapterKit(options, defaultStore);
 
@@ -60,7 +69,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   Object.defineProperty(middleware, 'core', { value: kit.core });
 
   middleware.routes = (opts = {}) => async (ctx: Context, next: Next) => {
-    const rel = kit.below(ctx.path, opts.prefix);
+    const rel = kit.below(pathOf(ctx), opts.prefix);
     const name = rel === null ? null : kit.matchRoute(ctx.method, rel);
     if (name === null) return next();
     send(ctx, await kit.route(name, toRequest(ctx), resultOf(ctx)));
@@ -69,7 +78,7 @@ export function tessera(options: TesseraOptions | Tessera = {}): TesseraKoa {
   middleware.adminRoutes = (opts = {}) => {
     const prefix = opts.prefix ?? `${kit.prefix === '/' ? '' : kit.prefix}/admin`;
     return async (ctx: Context, next: Next) => {
-      const rel = kit.below(ctx.path, prefix);
+      const rel = kit.below(pathOf(ctx), prefix);
       const reply = rel === null ? null : await kit.admin({ path: rel, req: toRequest(ctx), prior: resultOf(ctx), options: opts });
       if (reply === null) return next();
       send(ctx, reply);
