@@ -72,7 +72,6 @@ import {
   indexAfter,
   COUNTER_KEY_RE,
   StoreError,
-  freezeRecord,
   matchesQuery,
   type HitResult,
   type ListPage,
@@ -82,9 +81,9 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@tessera/core/store';
-import { NotConnectedError } from './lib/conn.js';
 import { clusterCommandsFor, OwnedClusterCommands, parseClusterUrl, type ClusterCommands, type MasterCommands, type RedisClusterClientLike } from './lib/cluster-conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
+import { DecodeCache, escapeGlob, expiryArg, isNoScript, reason, toArray, toStrings } from './lib/util.js';
 import { COUNT, HIT, INIT_SECRET, type Script } from './lib/scripts.js';
 import { COUNT_REUSE, DELETE_IF, IMPORT, INDEX, PURGE, PUT, REVOKE, ROTATE, TOUCH, UNINDEX } from './lib/cluster-scripts.js';
 
@@ -110,8 +109,6 @@ export interface RedisClusterStoreOptions {
 }
 
 const SCAN_COUNT = '1000';
-/** Decoded records remembered by id (see decodeCached). */
-const DECODED_CACHE = 10_000;
 /** Single-slot steps in flight at once for one call (revoke of many records, purge, import). */
 const IN_FLIGHT = 256;
 /** importRecords / putMany: records per batch of index-write-index steps. */
@@ -128,38 +125,6 @@ const CLEAN_MIN_AGE_US = String(60_000_000);
 const CLEAN_SETS_IN_FLIGHT = 16;
 /** touch with a new expiry: retries when the record's subject/family changed under it. */
 const TOUCH_TRIES = 3;
-
-function escapeGlob(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-function toArray(reply: unknown): unknown[] {
-  if (Array.isArray(reply)) return reply;
-  if (reply !== null && typeof reply === 'object' && Symbol.iterator in reply) return [...(reply as Iterable<unknown>)];
-  return [];
-}
-
-function toStrings(reply: unknown): string[] {
-  return toArray(reply).map(v => String(v));
-}
-
-function isNoScript(err: unknown): boolean {
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && message.startsWith('NOSCRIPT');
-}
-
-/** A short reason for logs: the error code or first line, with any URL credentials removed. */
-function reason(err: unknown): string {
-  if (err instanceof NotConnectedError) return err.message;
-  const e = err as { code?: unknown; message?: unknown };
-  const text = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(err);
-  const code = typeof e?.code === 'string' && !text.includes(e.code) ? `${e.code}: ` : '';
-  return (code + text).replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@').slice(0, 200);
-}
-
-function expiryArg(expiresAt: number | null): string {
-  return expiresAt === null ? '' : String(expiresAt);
-}
 
 /** Runs fn over items, at most `limit` at once; results in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -417,25 +382,11 @@ export class RedisClusterStore implements TokenStore {
   }
 
   get(id: string): Promise<TokenRecord | null> {
-    return this.run('get', async () => this.decodeCached(await this.cmd.call(this.rkey(id), ['GET', this.rkey(id)]), id));
+    return this.run('get', async () => this.decoded.decode(await this.cmd.call(this.rkey(id), ['GET', this.rkey(id)]), id));
   }
 
-  /**
-   * As in the single-node store: the last decoded value per id, reused only when the bytes Redis
-   * just returned are identical. Its subject and family also spare touch a read.
-   */
-  private readonly decoded = new Map<string, { raw: string; rec: TokenRecord | null }>();
-
-  private decodeCached(raw: unknown, id: string): TokenRecord | null {
-    if (typeof raw !== 'string') return decodeRecord(raw, id);
-    const hit = this.decoded.get(id);
-    if (hit !== undefined && hit.raw === raw) return hit.rec;
-    const rec = decodeRecord(raw, id);
-    if (rec !== null) freezeRecord(rec);
-    if (this.decoded.size >= DECODED_CACHE) this.decoded.delete(this.decoded.keys().next().value as string);
-    this.decoded.set(id, { raw, rec });
-    return rec;
-  }
+  /** The last decoded value per id, reused when Redis returns the same bytes (lib/util.ts); its subject and family also spare touch a read. */
+  private readonly decoded = new DecodeCache();
 
   /**
    * Index, write, index again (see the top comment), for a batch of records with distinct ids.
@@ -501,7 +452,7 @@ export class RedisClusterStore implements TokenStore {
     return this.run('touch', async () => {
       if (mode === 'keep') return Number(toArray(await this.eval(TOUCH, this.rkey(id), [String(lastSeenAt), mode, '', '']))[0]) === 1;
       // The index sets must cover the new expiry before the record gets it: find them first.
-      let fields: { subject: string; family: string } | null = this.decoded.get(id)?.rec ?? null;
+      let fields: { subject: string; family: string } | null = this.decoded.last(id);
       if (fields === null) fields = indexFields(await this.cmd.call(this.rkey(id), ['GET', this.rkey(id)]));
       for (let attempt = 0; attempt < TOUCH_TRIES && fields !== null; attempt++) {
         const { subject, family } = fields;

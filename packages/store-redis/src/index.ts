@@ -24,7 +24,6 @@ import {
   indexAfter,
   COUNTER_KEY_RE,
   StoreError,
-  freezeRecord,
   matchesQuery,
   type ChangeListener,
   type HitResult,
@@ -35,8 +34,9 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '@tessera/core/store';
-import { commandsFor, commandsForUrl, NotConnectedError, type Commands, type RedisClientLike } from './lib/conn.js';
+import { commandsFor, commandsForUrl, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
+import { DecodeCache, escapeGlob, expiryArg, isNoScript, reason, toArray, toStrings } from './lib/util.js';
 import { resolveTls, type RedisTlsOptions } from './lib/tls.js';
 import { clientLinks, TrackingWatch, urlLinks, type LinkSource } from './lib/watch.js';
 import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
@@ -71,8 +71,6 @@ export interface RedisStoreOptions {
 }
 
 const SCAN_COUNT = '1000';
-/** Decoded records remembered by id (see decodeCached). */
-const DECODED_CACHE = 10_000;
 /**
  * putMany and importRecords: records per script call, and script calls in flight on the connection.
  * A call of 250 blocks Redis for 1 to 2 ms; against 100, sending a record costs Node about 1.4 µs
@@ -84,35 +82,6 @@ const PUT_IN_FLIGHT = 4;
 const COUNT_STEPS = '20';
 /** exportRecords: the cursor state once the SCAN is complete. */
 const SCAN_DONE = '';
-
-function escapeGlob(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-function toArray(reply: unknown): unknown[] {
-  if (Array.isArray(reply)) return reply;
-  // A RESP3 set (node-redis maps it to a Set or an array depending on its type mapping).
-  if (reply !== null && typeof reply === 'object' && Symbol.iterator in reply) return [...(reply as Iterable<unknown>)];
-  return [];
-}
-
-function toStrings(reply: unknown): string[] {
-  return toArray(reply).map(v => String(v));
-}
-
-function isNoScript(err: unknown): boolean {
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && message.startsWith('NOSCRIPT');
-}
-
-/** A short reason for logs: the error code or first line, with any URL credentials removed. */
-function reason(err: unknown): string {
-  if (err instanceof NotConnectedError) return err.message;
-  const e = err as { code?: unknown; message?: unknown };
-  const text = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(err);
-  const code = typeof e?.code === 'string' && !text.includes(e.code) ? `${e.code}: ` : '';
-  return (code + text).replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@').slice(0, 200);
-}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -140,10 +109,6 @@ function parseExportCursor(cursor: string | null): { scan: string; ids: string[]
 
 /** Tests only: `store[WATCHES]()` lists the store's watches (their connection name and client id). Not part of the API. */
 const WATCHES = Symbol.for('tessera.store-redis.watches');
-
-function expiryArg(expiresAt: number | null): string {
-  return expiresAt === null ? '' : String(expiresAt);
-}
 
 export class RedisStore implements TokenStore {
   readonly prefix: string;
@@ -224,26 +189,11 @@ export class RedisStore implements TokenStore {
   }
 
   get(id: string): Promise<TokenRecord | null> {
-    return this.run('get', async () => this.decodeCached(await this.cmd.call(['GET', this.key('r', id)]), id));
+    return this.run('get', async () => this.decoded.decode(await this.cmd.call(['GET', this.key('r', id)]), id));
   }
 
-  /**
-   * Decoding a record costs two JSON.parse and a validation; a busy session is read back with the
-   * same bytes on every request. Remember the last decoded value per id and reuse it only when
-   * the bytes Redis just returned are identical (so revocations and updates are always seen).
-   */
-  private readonly decoded = new Map<string, { raw: string; rec: TokenRecord | null }>();
-
-  private decodeCached(raw: unknown, id: string): TokenRecord | null {
-    if (typeof raw !== 'string') return decodeRecord(raw, id);
-    const hit = this.decoded.get(id);
-    if (hit !== undefined && hit.raw === raw) return hit.rec;
-    const rec = decodeRecord(raw, id);
-    if (rec !== null) freezeRecord(rec);
-    if (this.decoded.size >= DECODED_CACHE) this.decoded.delete(this.decoded.keys().next().value as string);
-    this.decoded.set(id, { raw, rec });
-    return rec;
-  }
+  /** The last decoded value per id, reused when Redis returns the same bytes (lib/util.ts). */
+  private readonly decoded = new DecodeCache();
 
   put(record: TokenRecord): Promise<void> {
     return this.run('put', async () => {
