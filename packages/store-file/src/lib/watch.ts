@@ -20,7 +20,7 @@
  */
 import { watch as fsWatch, promises as fs, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
-import type { ChangeListener } from '@tessera/core/store';
+import { NoticeReporter, type ChangeListener } from '@tessera/core/store';
 
 /** How often the directory itself is checked (one stat). */
 export const CHECK_MS = 1000;
@@ -58,11 +58,9 @@ export class RecordsWatch {
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
-  private stopped = false;
+  private readonly notices: NoticeReporter;
   /** Changes were seen without events: down until stopped. */
   private broken = false;
-  /** As last reported to the listener. */
-  private up = false;
   /** Events seen, and in the current turn of the event loop. */
   private events = 0;
   private burst = 0;
@@ -79,11 +77,12 @@ export class RecordsWatch {
 
   constructor(
     private readonly dir: string,
-    private readonly listener: ChangeListener,
+    listener: ChangeListener,
     /** A file name in the directory to the record id it holds, or null (not a record). */
     private readonly idOf: (name: string) => string | null,
   ) {
     this.name = basename(dir);
+    this.notices = new NoticeReporter(listener);
   }
 
   /** The fs.watch handle in use (null while down); for tests, which may emit 'error' on it. */
@@ -100,7 +99,7 @@ export class RecordsWatch {
       );
     }
     await this.open();
-    this.up = true;
+    this.notices.started();
     this.due = performance.now() + CHECK_MS;
     this.timer = setInterval(() => void this.check(), CHECK_MS);
     this.timer.unref();
@@ -108,7 +107,7 @@ export class RecordsWatch {
 
   /** Stops for good: no listener call after this returns. Idempotent. */
   stop(): void {
-    this.stopped = true;
+    this.notices.stop();
     clearInterval(this.timer);
     clearTimeout(this.retry);
     this.timer = this.retry = undefined;
@@ -139,43 +138,43 @@ export class RecordsWatch {
       this.closeWatcher();
       throw err;
     }
-    if (this.stopped) this.closeWatcher();
+    if (this.notices.stopped) this.closeWatcher();
   }
 
   private onEvent(w: FSWatcher, name: string | Buffer | null | undefined): void {
     if (this.watcher !== w) return;
     this.events++;
     if (this.burst++ === 0) setImmediate(() => (this.burst = 0));
-    if (this.burst === BURST) this.changed(null);
-    if (name === null || name === undefined) return this.changed(null);
+    if (this.burst === BURST) this.notices.changed(null);
+    if (name === null || name === undefined) return this.notices.changed(null);
     const file = typeof name === 'string' ? name : name.toString('utf8');
     const id = this.idOf(file);
-    if (id !== null) return this.changed([id]);
+    if (id !== null) return this.notices.changed([id]);
     if (file !== this.name) return;
     // The directory itself (removed, moved, an attribute), or an event without a name that libuv
     // labels with the directory's (an overflow, in some versions): drop everything, and look now.
-    this.changed(null);
+    this.notices.changed(null);
     void this.checkDir(w);
   }
 
   /** The watcher failed or closed on its own: down, and a new watch is tried. */
   private lost(w: FSWatcher): void {
-    if (this.watcher !== w || this.stopped) return;
+    if (this.watcher !== w || this.notices.stopped) return;
     this.closeWatcher();
-    this.report(false);
+    this.notices.state(false);
     this.reopen();
   }
 
   private reopen(): void {
-    if (this.stopped || this.broken || this.retry !== undefined) return;
+    if (this.notices.stopped || this.broken || this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.open().then(
         () => {
-          if (this.stopped || this.watcher === null) return;
+          if (this.notices.stopped || this.watcher === null) return;
           this.retryMs = RETRY_MIN_MS;
           this.due = performance.now() + CHECK_MS;
-          this.report(true);
+          this.notices.state(true);
         },
         () => {
           this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
@@ -191,9 +190,9 @@ export class RecordsWatch {
     const late = now - this.due > LAG_MS;
     this.due = now + CHECK_MS;
     const w = this.watcher;
-    if (w === null || this.checking || this.stopped) return;
+    if (w === null || this.checking || this.notices.stopped) return;
     // The loop stalled: the kernel's queue may have overflowed meanwhile, and Linux says nothing.
-    if (late) this.changed(null);
+    if (late) this.notices.changed(null);
     this.checking = true;
     const seen = this.events;
     try {
@@ -227,7 +226,7 @@ export class RecordsWatch {
     clearInterval(this.timer);
     this.timer = undefined;
     this.closeWatcher();
-    this.report(false);
+    this.notices.state(false);
   }
 
   private closeWatcher(): void {
@@ -237,25 +236,6 @@ export class RecordsWatch {
       w?.close();
     } catch {
       // Already closed by the error that brought us here.
-    }
-  }
-
-  private changed(ids: readonly string[] | null): void {
-    if (this.stopped) return;
-    try {
-      this.listener.changed(ids);
-    } catch {
-      // The listener's own failure; the watch goes on.
-    }
-  }
-
-  private report(up: boolean): void {
-    if (this.stopped || this.up === up) return;
-    this.up = up;
-    try {
-      this.listener.state(up);
-    } catch {
-      // As above.
     }
   }
 }

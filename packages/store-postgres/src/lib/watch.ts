@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { StoreError, type ChangeListener } from '@tessera/core/store';
+import { NoticeReporter, StoreError, type ChangeListener } from '@tessera/core/store';
 import { toStoreError } from './errors.js';
 import type { TableName } from './sql.js';
 
@@ -188,21 +188,21 @@ export class NoticeWatch {
   private retry: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
   private checking = false;
-  private stopped = false;
+  private readonly notices: NoticeReporter;
   /** The backend changed under the connection (a pooler): down until stopped. */
   private broken = false;
-  /** As last reported to the listener. */
-  private up = false;
   /** Connections being opened or given up, so `stop` can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
     private readonly names: NoticeNames,
-    private readonly listener: ChangeListener,
+    listener: ChangeListener,
     private readonly source: ListenSource,
     /** Bound on getting a connection (`connectionTimeoutMs`). */
     private readonly connectTimeoutMs: number,
-  ) {}
+  ) {
+    this.notices = new NoticeReporter(listener);
+  }
 
   /** The backend pid of the listening connection (null while down); for tests. */
   get pid(): number | null {
@@ -212,19 +212,19 @@ export class NoticeWatch {
   /** Listens; resolves once notices reach this watch, rejects (StoreError) when they can't. */
   async start(): Promise<void> {
     const conn = await this.track(this.open());
-    if (this.stopped) {
+    if (this.notices.stopped) {
       await this.track(conn.dispose(true));
       throw new StoreError('postgres store is closed');
     }
     this.conn = conn;
-    this.up = true;
+    this.notices.started();
     this.timer = setInterval(() => void this.check(), CHECK_MS);
     this.timer.unref();
   }
 
   /** Stops for good: no listener call after it is called; resolves once the connection is given up. Idempotent. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.notices.stop();
     clearInterval(this.timer);
     clearTimeout(this.retry);
     this.timer = this.retry = undefined;
@@ -353,7 +353,7 @@ export class NoticeWatch {
 
   private async check(): Promise<void> {
     const conn = this.conn;
-    if (conn === null || this.checking || this.stopped) return;
+    if (conn === null || this.checking || this.notices.stopped) return;
     this.checking = true;
     try {
       await this.verify(conn, (text, values) => conn.client.query({ text, values, query_timeout: CHECK_TIMEOUT_MS } as pg.QueryConfig));
@@ -372,28 +372,28 @@ export class NoticeWatch {
       if (conn.pid !== null && msg.processId === conn.pid) conn.pinged = true;
       return;
     }
-    if (conn.dead || this.stopped) return;
-    this.changed(payload === '*' ? null : payload.split(','));
+    if (conn.dead || this.notices.stopped) return;
+    this.notices.changed(payload === '*' ? null : payload.split(','));
   }
 
   /** The connection failed, ended or failed its check: down at once, and a new one is tried. */
   private lost(conn: Conn): void {
     if (conn.dead) return;
     conn.dead = true;
-    if (this.conn !== conn || this.stopped) return;
+    if (this.conn !== conn || this.notices.stopped) return;
     this.conn = null;
-    this.report(false);
+    this.notices.state(false);
     this.track(conn.dispose(false));
     this.reconnect();
   }
 
   private reconnect(): void {
-    if (this.stopped || this.broken || this.retry !== undefined) return;
+    if (this.notices.stopped || this.broken || this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.track(this.open()).then(
         conn => {
-          if (this.stopped) return void this.track(conn.dispose(true));
+          if (this.notices.stopped) return void this.track(conn.dispose(true));
           if (conn.dead) {
             // Lost again while it opened.
             this.track(conn.dispose(false));
@@ -401,7 +401,7 @@ export class NoticeWatch {
           }
           this.conn = conn;
           this.retryMs = RETRY_MIN_MS;
-          this.report(true);
+          this.notices.state(true);
         },
         () => {
           this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
@@ -410,24 +410,5 @@ export class NoticeWatch {
       );
     }, this.retryMs);
     this.retry.unref();
-  }
-
-  private changed(ids: readonly string[] | null): void {
-    if (this.stopped) return;
-    try {
-      this.listener.changed(ids);
-    } catch {
-      // The listener's own failure; the watch goes on.
-    }
-  }
-
-  private report(up: boolean): void {
-    if (this.stopped || this.up === up) return;
-    this.up = up;
-    try {
-      this.listener.state(up);
-    } catch {
-      // As above.
-    }
   }
 }

@@ -24,7 +24,7 @@
  * never drops a message silently: a subscriber past its output buffer limit is disconnected.
  */
 import { createClient } from 'redis';
-import type { ChangeListener } from '@tessera/core/store';
+import { NoticeReporter, type ChangeListener } from '@tessera/core/store';
 import { explainFailure, isHintedTlsError, type ResolvedTls } from './tls.js';
 
 /** How often the watch connection is checked with a PING. */
@@ -269,32 +269,31 @@ export class TrackingWatch {
   private retryMs = RETRY_MIN_MS;
   /** The timeout of the PING in flight. */
   private pingTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  /** As last reported to the listener (`start` resolving is up). */
-  private up = false;
+  private readonly notices: NoticeReporter;
   private readonly keyPrefix: string;
 
   constructor(
     private readonly source: LinkSource,
     /** The store's key prefix: record keys are `<prefix>r:<id>`. */
     prefix: string,
-    private readonly listener: ChangeListener,
+    listener: ChangeListener,
   ) {
     this.keyPrefix = `${prefix}r:`;
+    this.notices = new NoticeReporter(listener);
   }
 
   /** Watches; resolves once tracking is set and the invalidation channel subscribed, rejects when it cannot be. */
   async start(): Promise<void> {
     await this.open();
-    if (this.stopped) return;
-    this.up = true;
+    if (this.notices.stopped) return;
+    this.notices.started();
     this.heartbeat = setInterval(() => this.ping(), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
 
   /** Stops for good: no listener call after this returns. Idempotent. */
   stop(): void {
-    this.stopped = true;
+    this.notices.stop();
     clearInterval(this.heartbeat);
     clearTimeout(this.retry);
     this.heartbeat = this.retry = undefined;
@@ -350,23 +349,23 @@ export class TrackingWatch {
   }
 
   private onMessage(link: Link, payload: unknown): void {
-    if (this.link !== link || this.stopped) return;
-    if (payload === null || payload === undefined) return this.changed(null);
-    if (!Array.isArray(payload)) return this.changed(null); // not what Redis sends: drop everything
+    if (this.link !== link || this.notices.stopped) return;
+    if (payload === null || payload === undefined) return this.notices.changed(null);
+    if (!Array.isArray(payload)) return this.notices.changed(null); // not what Redis sends: drop everything
     const ids: string[] = [];
     for (const k of payload) {
       const key = typeof k === 'string' ? k : Buffer.isBuffer(k) ? k.toString('utf8') : null;
-      if (key === null) return this.changed(null);
+      if (key === null) return this.notices.changed(null);
       // BCAST with one prefix names only keys under it.
       if (key.startsWith(this.keyPrefix) && key.length > this.keyPrefix.length) ids.push(key.slice(this.keyPrefix.length));
     }
-    if (ids.length > 0) this.changed(ids);
+    if (ids.length > 0) this.notices.changed(ids);
   }
 
   /** A PING on the watch connection; no reply within PING_TIMEOUT_MS is a dead connection. */
   private ping(): void {
     const link = this.link;
-    if (link === null || this.clientId === null || this.pingTimer !== undefined || this.stopped) return;
+    if (link === null || this.clientId === null || this.pingTimer !== undefined || this.notices.stopped) return;
     const timer = setTimeout(() => {
       // Replies read in this turn of the loop are handled before setImmediate: a stalled loop is not a dead connection.
       setImmediate(() => {
@@ -389,21 +388,21 @@ export class TrackingWatch {
 
   /** The connection in use failed: down at once, and a new one is tried. */
   private lost(link: Link): void {
-    if (this.link !== link || this.stopped) return;
+    if (this.link !== link || this.notices.stopped) return;
     this.drop();
-    this.report(false);
+    this.notices.state(false);
     this.reopen();
   }
 
   private reopen(): void {
-    if (this.stopped || this.retry !== undefined) return;
+    if (this.notices.stopped || this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.open().then(
         () => {
-          if (this.stopped || this.link === null) return;
+          if (this.notices.stopped || this.link === null) return;
           this.retryMs = RETRY_MIN_MS;
-          this.report(true);
+          this.notices.state(true);
         },
         () => {
           this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
@@ -421,24 +420,5 @@ export class TrackingWatch {
     clearTimeout(this.pingTimer);
     this.pingTimer = undefined;
     link?.destroy();
-  }
-
-  private changed(ids: readonly string[] | null): void {
-    if (this.stopped) return;
-    try {
-      this.listener.changed(ids);
-    } catch {
-      // The listener's own failure; the watch goes on.
-    }
-  }
-
-  private report(up: boolean): void {
-    if (this.stopped || this.up === up) return;
-    this.up = up;
-    try {
-      this.listener.state(up);
-    } catch {
-      // As above.
-    }
   }
 }
