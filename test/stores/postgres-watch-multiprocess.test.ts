@@ -10,19 +10,14 @@
  * notifications, TRUNCATE, rollbacks), and the safety nets: missing or disabled triggers, a
  * connection that stops answering, a caller-owned pool.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { isStoreError, type ChangeListener, type TokenRecord } from '@tessera/core/store';
+import { isStoreError } from '@tessera/core/store';
 import { PostgresStore, postgresStore } from '../../packages/store-postgres/src/index.js';
 import { postgresAvailable, timed } from '../../packages/testkit/src/services.js';
+import { CHANGES, expectNoticeLatency, expectNoticeOfPut, expectOutage, fmtMs, id, latencyRecords, record, recorder, sleep, until, watchers, type WorkerSpec } from '../support/watch-latency.js';
 
 const URL_ = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const skip = await postgresAvailable(URL_);
@@ -30,13 +25,6 @@ const ci = process.env.CI;
 if (skip && ci && ci !== 'false' && ci !== '0') throw new Error(`the PostgreSQL watch tests need PostgreSQL under CI, but: ${skip}`);
 if (skip) console.warn(`\n${'!'.repeat(78)}\n!! SKIPPING the PostgreSQL watch tests: ${skip}\n!! Under CI (CI set) they fail instead.\n${'!'.repeat(78)}\n`);
 const suite = skip ? describe.skip : describe;
-
-const DIST = fileURLToPath(new URL('../../packages/store-postgres/dist/index.js', import.meta.url));
-/** Changes measured (a third each of revoke, rotate, touch), and the time they may take in all. */
-const CHANGES = 240;
-const BUDGET_MS = 40_000;
-/** How long one notice may take before the run fails (far above the 50 ms target: a hang, not a slow notice). */
-const NOTICE_TIMEOUT_MS = 2_000;
 
 const prefix = `tt_pgw_${process.pid}_${Date.now().toString(36)}`;
 let tableCount = 0;
@@ -63,212 +51,56 @@ afterAll(async () => {
   });
 });
 
-/** Child B: watches the table, prints one JSON line per notice and state change, with hrtime in ns. */
-const WORKER = `
-import { createInterface } from 'node:readline';
-import { PostgresStore } from ${JSON.stringify(pathToFileURL(DIST).href)};
-const [url, table] = process.argv.slice(2);
-const store = new PostgresStore({ url, table });
-const out = v => process.stdout.write(JSON.stringify(v) + '\\n');
-const now = () => String(process.hrtime.bigint());
-await store.watch({
-  changed: ids => out({ ids, t: now() }),
-  state: up => out({ state: up, t: now() }),
-});
-out({ ready: true, t: now() });
-for await (const line of createInterface({ input: process.stdin })) {
-  await store.close();
-  process.exit(0);
-}
-`;
-
-interface Line {
-  ids?: string[] | null;
-  state?: boolean;
-  ready?: boolean;
-  /** process.hrtime.bigint() in ms. */
-  at: number;
-}
-
-const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-function startWatcher(script: string, table: string): { proc: ChildProcessWithoutNullStreams; lines: Line[]; stderr: () => string } {
-  const proc = spawn(process.execPath, [script, URL_, table], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines: Line[] = [];
-  createInterface({ input: proc.stdout }).on('line', l => {
-    const v = JSON.parse(l) as Omit<Line, 'at'> & { t: string };
-    lines.push({ ...v, at: Number(BigInt(v.t)) / 1e6 });
-  });
-  return { proc, lines, stderr: () => stderr.slice(0, 2000) };
-}
-
-/** Waits (bounded) for `pred`; fails with `what`. */
-async function until<T>(what: string, pred: () => T | undefined | false, ms = NOTICE_TIMEOUT_MS, step = 1): Promise<T> {
-  const start = performance.now();
-  for (;;) {
-    const v = pred();
-    if (v !== undefined && v !== false) return v;
-    if (performance.now() - start > ms) throw new Error(`${what}: nothing within ${ms} ms`);
-    await sleep(step);
-  }
-}
-
-function record(over: Partial<TokenRecord> & Pick<TokenRecord, 'id' | 'kind'>, now: number): TokenRecord {
-  return {
-    subject: 'u1',
-    family: over.id,
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt: now + 3600,
-    revokedAt: null,
-    ...(over.kind === 'session' ? { user: { id: 'u1' } } : {}),
-    ...over,
-  };
-}
-
-const id = (tag: string) => `${tag}_${randomBytes(9).toString('base64url')}`;
+/** Child B: watches the table. */
+const WORKER: WorkerSpec = {
+  dist: fileURLToPath(new URL('../../packages/store-postgres/dist/index.js', import.meta.url)),
+  store: 'PostgresStore',
+  argv: ['url', 'table'],
+  options: '{ url, table }',
+};
 
 suite('postgres store watch across processes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tessera-pg-watch-mp-'));
-  let child: ReturnType<typeof startWatcher> | undefined;
-  afterAll(() => {
-    if (child && child.proc.exitCode === null) child.proc.kill();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const harness = watchers('tessera-pg-watch-mp-');
+  afterAll(() => harness.cleanup());
 
   it(`B sees A's revocations, rotations and touches within 50 ms at p99 (${CHANGES} changes); B's listening backend terminated is state(false) at once, then state(true)`, async () => {
-    expect(existsSync(DIST)).toBe(true); // built by `tsc -b` before jest
     const table = newTable();
-    const script = join(root, 'watcher.mjs');
-    writeFileSync(script, WORKER);
     const store = postgresStore({ url: URL_, table });
     await store.setup();
     const now = Math.floor(Date.now() / 1000);
 
     // Records to change, made before B watches.
-    const perOp = CHANGES / 3;
-    const toRevoke = Array.from({ length: perOp }, () => record({ id: id('ses'), kind: 'session' }, now));
-    const toTouch = Array.from({ length: perOp }, () => record({ id: id('ses'), kind: 'session' }, now));
-    let head = record({ id: id('ref'), kind: 'refresh', family: 'fam_mp', rotatedAt: null, replacedBy: null, reuseCount: 0 }, now);
-    await store.putMany([...toRevoke, ...toTouch, head]);
+    const records = latencyRecords(now);
+    await store.putMany(records.all);
 
-    child = startWatcher(script, table);
-    const { lines } = child;
-    await until(`B ready (stderr: ${child.stderr()})`, () => lines.find(l => l.ready), 15_000);
-
-    /** After resolve (the figure asked for) and after the call started, per change, in ms. */
-    const afterResolve: number[] = [];
-    const afterStart: number[] = [];
-    const byKind: Record<string, number[]> = { revoke: [], rotate: [], touch: [] };
-    const started = performance.now();
-    for (let i = 0; i < CHANGES && performance.now() - started < BUDGET_MS; i++) {
-      const kind = (['revoke', 'rotate', 'touch'] as const)[i % 3];
-      const k = Math.floor(i / 3);
-      let ids: string[];
-      const t0 = hr();
-      if (kind === 'revoke') {
-        ids = [toRevoke[k]!.id];
-        expect(await store.revoke({ id: ids[0]! }, now)).toBe(1);
-      } else if (kind === 'rotate') {
-        const next = { ...head, id: id('ref') };
-        ids = [head.id, next.id];
-        expect(await store.rotate(head.id, next, now)).toEqual({ status: 'rotated' });
-        head = next;
-      } else {
-        ids = [toTouch[k]!.id];
-        expect(await store.touch(ids[0]!, now + 1, now + 7200)).toBe(true);
-      }
-      const t1 = hr();
-      // The first notice of each id at or after the call began; the change is seen when all are.
-      const seenAt = await until(`B's notice of ${kind} #${k} [${ids.join(', ')}] (stderr: ${child.stderr()})`, () => {
-        const at: number[] = [];
-        for (const want of ids) {
-          const l = lines.find(x => x.at >= t0 && (x.ids === null || x.ids?.includes(want)));
-          if (l === undefined) return undefined;
-          at.push(l.at);
-        }
-        return Math.max(...at);
-      });
-      afterResolve.push(seenAt - t1);
-      byKind[kind]!.push(seenAt - t1);
-      afterStart.push(seenAt - t0);
-    }
-    const n = afterResolve.length;
-    expect(n).toBeGreaterThanOrEqual(200);
-    const resolved = [...afterResolve].sort((a, b) => a - b);
-    const fromStart = [...afterStart].sort((a, b) => a - b);
-    const f = (x: number) => `${x.toFixed(2)} ms`;
-    console.log(
-      `postgres store watch, notice latency over ${n} changes (revoke, rotate, touch), B's listener vs A:\n` +
-        `  after A's write resolved: p50 ${f(quantile(resolved, 0.5))}, p99 ${f(quantile(resolved, 0.99))}, max ${f(resolved[n - 1]!)} ` +
-        `(${resolved.filter(x => x < 0).length} negative: B was notified before A's call resolved, the commit's reply still on its way to A)\n` +
-        `  after A's call began:      p50 ${f(quantile(fromStart, 0.5))}, p99 ${f(quantile(fromStart, 0.99))}, max ${f(fromStart[n - 1]!)}\n` +
-        Object.entries(byKind)
-          .map(([k, xs]) => {
-            const s = [...xs].sort((a, b) => a - b);
-            return `  ${k} (${s.length}) after resolve: p50 ${f(quantile(s, 0.5))}, p99 ${f(quantile(s, 0.99))}`;
-          })
-          .join('\n'),
-    );
-    expect(quantile(resolved, 0.99)).toBeLessThan(50);
-    expect(lines.filter(l => l.state === false)).toEqual([]); // notices never stopped
+    const child = await harness.start(WORKER, [URL_, table]);
+    await expectNoticeLatency(store, child, records, now, { title: 'postgres store watch', negative: "B was notified before A's call resolved, the commit's reply still on its way to A" });
 
     // B's listening backend terminated by an admin (or a failover): B is told at once that notices
     // may be missed, then that they flow again on a new connection.
-    const before = lines.length;
-    const tKill = hr();
-    const killed = await store.pool.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [
-      `tessera-watch ${table}`,
-    ]);
-    expect(killed.rows.map(r => r.ok)).toEqual([true]); // exactly B's one listening connection
-    const down = await until('state(false) after the backend was terminated', () => lines.slice(before).find(l => l.state === false), 1000);
-    const up = await until('state(true) once listening again', () => lines.slice(before).find(l => l.state === true), 5_000);
-    expect(up.at).toBeGreaterThan(down.at);
+    const { t: tKill, down, up } = await expectOutage(
+      child,
+      async () => {
+        const killed = await store.pool.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [
+          `tessera-watch ${table}`,
+        ]);
+        expect(killed.rows.map(r => r.ok)).toEqual([true]); // exactly B's one listening connection
+      },
+      { down: 'state(false) after the backend was terminated', downMs: 1000, up: 'state(true) once listening again' },
+    );
     console.log(
-      `postgres store watch, listening backend terminated: state(false) ${f(down.at - tKill)} after the terminate was sent, state(true) ${f(up.at - tKill)} after`,
+      `postgres store watch, listening backend terminated: state(false) ${fmtMs(down.at - tKill)} after the terminate was sent, state(true) ${fmtMs(up.at - tKill)} after`,
     );
     expect(down.at - tKill).toBeLessThan(1000);
-    const later = record({ id: id('ses'), kind: 'session' }, now);
-    const t0 = hr();
-    await store.put(later);
-    await until('a notice on the new connection', () => lines.find(l => l.at >= t0 && l.ids?.includes(later.id)));
+    await expectNoticeOfPut(store, child, now, 'a notice on the new connection');
     // The new connection carries the same application_name (found again by an admin).
     const again = await store.pool.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [`tessera-watch ${table}`]);
     expect(again.rowCount).toBe(1);
 
-    child.proc.stdin.end('exit\n');
-    await until('B exits', () => child!.proc.exitCode !== null, 5000, 20);
-    expect(child.proc.exitCode).toBe(0);
+    expect(await child.exit()).toBe(0);
     await store.close();
   }, 90_000);
 });
-
-/** A listener recording what it is told (performance.now() times). */
-function recorder() {
-  const notices: { ids: readonly string[] | null; at: number }[] = [];
-  const states: { up: boolean; at: number }[] = [];
-  const listener: ChangeListener = {
-    changed: ids => void notices.push({ ids, at: performance.now() }),
-    state: up => void states.push({ up, at: performance.now() }),
-  };
-  /** Every id of `want` notified since `from` (a null notice covers all). */
-  const covered = (want: readonly string[], from = 0) => {
-    const got = new Set<string>();
-    for (const x of notices.slice(from)) {
-      if (x.ids === null) return true;
-      for (const i of x.ids) got.add(i);
-    }
-    return want.every(i => got.has(i));
-  };
-  return { notices, states, listener, covered };
-}
 
 /**
  * A TCP relay to PostgreSQL that can be frozen: bytes stop flowing both ways, the sockets stay open

@@ -14,30 +14,20 @@
  * alone. Those that restart or flush a server use a private redis-server on a free port, never
  * the shared one.
  */
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
-import type { ChangeListener, TokenRecord } from '@tessera/core/store';
 import { RedisStore } from '@tessera/store-redis';
 import { HEARTBEAT_MS, PING_TIMEOUT_MS } from '../../packages/store-redis/src/lib/watch.js';
 import { redisAvailable } from '../../packages/testkit/src/services.js';
+import { CHANGES, expectNoticeLatency, expectNoticeOfPut, expectOutage, fmtMs, id, latencyRecords, record, recorder, sleep, until, watchers, type WorkerSpec } from '../support/watch-latency.js';
 
 const HOST = '127.0.0.1';
 const PORT = 6379;
 const REDIS_URL = `redis://${HOST}:${PORT}/0`;
-const DIST = fileURLToPath(new URL('../../packages/store-redis/dist/index.js', import.meta.url));
-/** Changes measured (a third each of revoke, rotate, touch), and the time they may take in all. */
-const CHANGES = 240;
-const BUDGET_MS = 40_000;
-/** How long one notice may take before the run fails (far above the 50 ms target: a hang, not a slow notice). */
-const NOTICE_TIMEOUT_MS = 2_000;
 const WATCHES = Symbol.for('tessera.store-redis.watches');
 
 const skip = await redisAvailable(`redis://${HOST}:${PORT}`);
@@ -47,92 +37,25 @@ const RUN = `tessera-watch-mp:${randomBytes(6).toString('hex')}:`;
 let n = 0;
 const prefix = () => `${RUN}${n++}:`;
 
-/** Child B: watches the prefix, prints one JSON line per notice and state change (hrtime in ns), and its watch connection on request. */
-const WORKER = `
-import { createInterface } from 'node:readline';
-import { RedisStore } from ${JSON.stringify(pathToFileURL(DIST).href)};
-const [url, prefix] = process.argv.slice(2);
-const store = new RedisStore({ url, prefix });
-const out = v => process.stdout.write(JSON.stringify(v) + '\\n');
-const now = () => String(process.hrtime.bigint());
+/** Child B: watches the prefix; its ready line, and the line it answers `conn` with, carry its watch connection. */
+const WORKER: WorkerSpec = {
+  dist: fileURLToPath(new URL('../../packages/store-redis/dist/index.js', import.meta.url)),
+  store: 'RedisStore',
+  argv: ['url', 'prefix'],
+  options: '{ url, prefix }',
+  prelude: `
 const conn = () => {
   const [w] = store[Symbol.for('tessera.store-redis.watches')]();
   return { name: w.name, id: w.clientId };
+};`,
+  ready: 'conn: conn()',
+  commands: { conn: 'out({ conn: conn(), t: now() });' },
 };
-await store.watch({
-  changed: ids => out({ ids, t: now() }),
-  state: up => out({ state: up, t: now() }),
-});
-out({ ready: true, conn: conn(), t: now() });
-for await (const line of createInterface({ input: process.stdin })) {
-  const cmd = JSON.parse(line);
-  if (cmd.op === 'conn') {
-    out({ conn: conn(), t: now() });
-  } else {
-    await store.close();
-    process.exit(0);
-  }
-}
-`;
 
 interface Conn {
   name: string;
   id: number | null;
 }
-
-interface Line {
-  ids?: string[] | null;
-  state?: boolean;
-  ready?: boolean;
-  conn?: Conn;
-  /** process.hrtime.bigint() in ms. */
-  at: number;
-}
-
-const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-function startWatcher(script: string, url: string, pfx: string): { proc: ChildProcessWithoutNullStreams; lines: Line[]; stderr: () => string } {
-  const proc = spawn(process.execPath, [script, url, pfx], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines: Line[] = [];
-  createInterface({ input: proc.stdout }).on('line', l => {
-    const v = JSON.parse(l) as Omit<Line, 'at'> & { t: string };
-    lines.push({ ...v, at: Number(BigInt(v.t)) / 1e6 });
-  });
-  return { proc, lines, stderr: () => stderr.slice(0, 2000) };
-}
-
-/** Waits (bounded) for `pred`; fails with `what`. */
-async function until<T>(what: string, pred: () => T | undefined | false, ms = NOTICE_TIMEOUT_MS): Promise<T> {
-  const start = performance.now();
-  for (;;) {
-    const v = pred();
-    if (v !== undefined && v !== false) return v;
-    if (performance.now() - start > ms) throw new Error(`${what}: nothing within ${ms} ms`);
-    await sleep(1);
-  }
-}
-
-function record(over: Partial<TokenRecord> & Pick<TokenRecord, 'id' | 'kind'>, now: number): TokenRecord {
-  return {
-    subject: 'u1',
-    family: over.id,
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt: now + 3600,
-    revokedAt: null,
-    ...(over.kind === 'session' ? { user: { id: 'u1' } } : {}),
-    ...over,
-  };
-}
-
-const id = (tag: string) => `${tag}_${randomBytes(9).toString('base64url')}`;
 
 async function adminClient(url = REDIS_URL) {
   const c = createClient({ url });
@@ -172,121 +95,50 @@ async function dropRun(admin: Admin): Promise<void> {
 }
 
 (skip ? describe.skip : describe)('redis store watch across processes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tessera-redis-watch-mp-'));
-  let child: ReturnType<typeof startWatcher> | undefined;
+  const harness = watchers('tessera-redis-watch-mp-');
   afterAll(async () => {
-    if (child && child.proc.exitCode === null) child.proc.kill();
-    rmSync(root, { recursive: true, force: true });
+    harness.cleanup();
     const admin = await adminClient();
     await dropRun(admin);
     await admin.close();
   });
 
   it(`B sees A's revocations, rotations and touches within 50 ms at p99 (${CHANGES} changes); its watch connection killed in Redis is state(false), then state(true)`, async () => {
-    expect(existsSync(DIST)).toBe(true); // built by `tsc -b` before jest
-    const script = join(root, 'watcher.mjs');
-    writeFileSync(script, WORKER);
     const pfx = prefix();
     const store = new RedisStore({ url: REDIS_URL, prefix: pfx });
     const admin = await adminClient();
     const now = Math.floor(Date.now() / 1000);
     try {
       // Records to change, made before B watches.
-      const perOp = CHANGES / 3;
-      const toRevoke = Array.from({ length: perOp }, () => record({ id: id('ses'), kind: 'session' }, now));
-      const toTouch = Array.from({ length: perOp }, () => record({ id: id('ses'), kind: 'session' }, now));
-      let head = record({ id: id('ref'), kind: 'refresh', family: 'fam_mp', rotatedAt: null, replacedBy: null, reuseCount: 0 }, now);
-      for (const r of [...toRevoke, ...toTouch, head]) await store.put(r);
+      const records = latencyRecords(now);
+      for (const r of records.all) await store.put(r);
 
-      child = startWatcher(script, REDIS_URL, pfx);
-      const { lines } = child;
-      const ready = await until(`B ready (stderr: ${child.stderr()})`, () => lines.find(l => l.ready), 15_000);
-      const conn = ready.conn!;
+      const child = await harness.start<{ conn: Conn }>(WORKER, [REDIS_URL, pfx]);
+      const conn = child.ready.conn!;
       expect(conn.name).toMatch(/^tessera-watch-\d+-[0-9a-f]+$/);
       expectTracking(await clientEntry(admin, conn.name), conn.id);
 
-      /** After resolve (the figure asked for) and after the call started, per change, in ms. */
-      const afterResolve: number[] = [];
-      const afterStart: number[] = [];
-      const byKind: Record<string, number[]> = { revoke: [], rotate: [], touch: [] };
-      const started = performance.now();
-      for (let i = 0; i < CHANGES && performance.now() - started < BUDGET_MS; i++) {
-        const kind = (['revoke', 'rotate', 'touch'] as const)[i % 3];
-        const k = Math.floor(i / 3);
-        let ids: string[];
-        const t0 = hr();
-        if (kind === 'revoke') {
-          ids = [toRevoke[k]!.id];
-          expect(await store.revoke({ id: ids[0]! }, now)).toBe(1);
-        } else if (kind === 'rotate') {
-          const next = { ...head, id: id('ref') };
-          ids = [head.id, next.id];
-          expect(await store.rotate(head.id, next, now)).toEqual({ status: 'rotated' });
-          head = next;
-        } else {
-          ids = [toTouch[k]!.id];
-          expect(await store.touch(ids[0]!, now + 1, now + 7200)).toBe(true);
-        }
-        const t1 = hr();
-        // The first notice of each id at or after the call began; the change is seen when all are.
-        const seenAt = await until(`B's notice of ${kind} #${k} [${ids.join(', ')}]`, () => {
-          const at: number[] = [];
-          for (const want of ids) {
-            const l = lines.find(x => x.at >= t0 && (x.ids === null || x.ids?.includes(want)));
-            if (l === undefined) return undefined;
-            at.push(l.at);
-          }
-          return Math.max(...at);
-        });
-        afterResolve.push(seenAt - t1);
-        byKind[kind]!.push(seenAt - t1);
-        afterStart.push(seenAt - t0);
-      }
-      const count = afterResolve.length;
-      expect(count).toBeGreaterThanOrEqual(200);
-      const resolved = [...afterResolve].sort((a, b) => a - b);
-      const fromStart = [...afterStart].sort((a, b) => a - b);
-      const f = (x: number) => `${x.toFixed(2)} ms`;
-      console.log(
-        `redis store watch (CLIENT TRACKING BCAST), notice latency over ${count} changes (revoke, rotate, touch), B's listener vs A:\n` +
-          `  after A's write resolved: p50 ${f(quantile(resolved, 0.5))}, p99 ${f(quantile(resolved, 0.99))}, max ${f(resolved[count - 1]!)} ` +
-          `(${resolved.filter(x => x < 0).length} negative: B was notified before A's reply was read)\n` +
-          `  after A's call began:      p50 ${f(quantile(fromStart, 0.5))}, p99 ${f(quantile(fromStart, 0.99))}, max ${f(fromStart[count - 1]!)}\n` +
-          Object.entries(byKind)
-            .map(([kind, xs]) => {
-              const s = [...xs].sort((a, b) => a - b);
-              return `  ${kind} (${s.length}) after resolve: p50 ${f(quantile(s, 0.5))}, p99 ${f(quantile(s, 0.99))}`;
-            })
-            .join('\n'),
-      );
-      expect(quantile(resolved, 0.99)).toBeLessThan(50);
-      expect(lines.filter(l => l.state === false)).toEqual([]); // notices never stopped
+      await expectNoticeLatency(store, child, records, now, { title: 'redis store watch (CLIENT TRACKING BCAST)', negative: "B was notified before A's reply was read" });
 
       // B's watch connection killed in Redis, by its id (found by name: no other connection is touched).
-      const before = lines.length;
-      const tKill = hr();
-      expect(await admin.sendCommand(['CLIENT', 'KILL', 'ID', String(conn.id)])).toBe(1);
-      const down = await until('state(false) after CLIENT KILL', () => lines.slice(before).find(l => l.state === false), 1000);
+      const { t: tKill, down, up } = await expectOutage(
+        child,
+        async () => expect(await admin.sendCommand(['CLIENT', 'KILL', 'ID', String(conn.id)])).toBe(1),
+        { down: 'state(false) after CLIENT KILL', downMs: 1000, up: 'state(true) once tracking again' },
+      );
       expect(down.at - tKill).toBeLessThan(1000);
-      const up = await until('state(true) once tracking again', () => lines.slice(before).find(l => l.state === true), 5_000);
-      expect(up.at).toBeGreaterThan(down.at);
-      console.log(`redis store watch: CLIENT KILL -> state(false) in ${f(down.at - tKill)}, state(true) ${f(up.at - down.at)} later`);
+      console.log(`redis store watch: CLIENT KILL -> state(false) in ${fmtMs(down.at - tKill)}, state(true) ${fmtMs(up.at - down.at)} later`);
       // A new connection, under the same name, tracking again.
-      const mark = lines.length;
-      child.proc.stdin.write(JSON.stringify({ op: 'conn' }) + '\n');
-      const again = (await until("B's watch connection", () => lines.slice(mark).find(l => l.conn))).conn!;
+      const mark = child.lines.length;
+      child.send({ op: 'conn' });
+      const again = (await until("B's watch connection", () => child.lines.slice(mark).find(l => l.conn))).conn!;
       expect(again.name).toBe(conn.name);
       expect(again.id).not.toBe(conn.id);
       expectTracking(await clientEntry(admin, conn.name), again.id);
-      const later = record({ id: id('ses'), kind: 'session' }, now);
-      const t0 = hr();
-      await store.put(later);
-      await until('a notice on the new connection', () => lines.find(l => l.at >= t0 && l.ids?.includes(later.id)));
+      await expectNoticeOfPut(store, child, now, 'a notice on the new connection');
 
-      child.proc.stdin.end(JSON.stringify({ op: 'exit' }) + '\n');
-      await until('B exits', () => child!.proc.exitCode !== null, 5000);
-      expect(child.proc.exitCode).toBe(0);
-      await waitFor("B's watch connection gone from CLIENT LIST", async () => (await clientEntry(admin, conn.name)) === undefined, 2000);
+      expect(await child.exit()).toBe(0);
+      await until("B's watch connection gone from CLIENT LIST", async () => (await clientEntry(admin, conn.name)) === undefined, 2000, 5);
     } finally {
       await store.close();
       await admin.close();
@@ -296,27 +148,6 @@ async function dropRun(admin: Admin): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // In process: when notices may be missed
-
-/** A listener recording what it is told (performance.now() times). */
-function recorder() {
-  const notices: { ids: readonly string[] | null; at: number }[] = [];
-  const states: { up: boolean; at: number }[] = [];
-  const listener: ChangeListener = {
-    changed: ids => void notices.push({ ids, at: performance.now() }),
-    state: up => void states.push({ up, at: performance.now() }),
-  };
-  return { notices, states, listener };
-}
-
-async function waitFor<T>(what: string, pred: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
-  const start = performance.now();
-  for (;;) {
-    const v = await pred();
-    if (v !== undefined && v !== false) return v;
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(5);
-  }
-}
 
 type Watches = { name: string; clientId: number | null }[];
 const watchesOf = (store: RedisStore): Watches => (store as unknown as Record<symbol, () => Watches>)[WATCHES]!();
@@ -366,7 +197,7 @@ function freePort(): Promise<number> {
 /** A private redis-server on `port` (no persistence); resolves once it answers. */
 async function startServer(port: number): Promise<ChildProcess> {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-  await waitFor(`redis-server on ${port} answering`, async () => (await redisAvailable(`redis://${HOST}:${port}`, 500)) === false, 10_000);
+  await until(`redis-server on ${port} answering`, async () => (await redisAvailable(`redis://${HOST}:${port}`, 500)) === false, 10_000, 5);
   return proc;
 }
 
@@ -402,17 +233,17 @@ function stopServer(proc: ChildProcess | undefined): Promise<void> {
       const t = performance.now();
       proxy.freeze(true);
       const bound = HEARTBEAT_MS + PING_TIMEOUT_MS + 1000;
-      await waitFor('state(false) by the heartbeat', () => states.some(s => !s.up), bound);
+      await until('state(false) by the heartbeat', () => states.some(s => !s.up), bound, 5);
       expect(states[0]!.at - t).toBeLessThan(bound);
       // While frozen, new connections get no handshake reply: still down.
       await sleep(1000);
       expect(states.map(s => s.up)).toEqual([false]);
       proxy.freeze(false);
-      await waitFor('state(true) once a connection answers', () => states.at(-1)?.up === true, 8000);
+      await until('state(true) once a connection answers', () => states.at(-1)?.up === true, 8000, 5);
       const r = record({ id: id('ses'), kind: 'session' }, now);
       const from = notices.length;
       await writer.put(r);
-      await waitFor('a notice after reconnecting', () => notices.slice(from).some(x => x.ids?.includes(r.id)), 2000);
+      await until('a notice after reconnecting', () => notices.slice(from).some(x => x.ids?.includes(r.id)), 2000, 5);
     } finally {
       await proxy.close();
     }
@@ -431,7 +262,7 @@ function stopServer(proc: ChildProcess | undefined): Promise<void> {
       expect(await client.sendCommand(['CLIENT', 'TRACKINGINFO'])).toMatchObject({ flags: ['off'], redirect: -1 });
       await expect(client.ping()).resolves.toBe('PONG');
       await stop();
-      await waitFor('the watch connection closed', async () => (await clientEntry(client, w!.name)) === undefined, 2000);
+      await until('the watch connection closed', async () => (await clientEntry(client, w!.name)) === undefined, 2000, 5);
       expect(client.isReady).toBe(true);
     } finally {
       await client.close();
@@ -475,7 +306,7 @@ if (noServer && !skip) console.warn(`SKIPPED: ${noServer}`);
     } finally {
       await admin.close();
     }
-    await waitFor('changed(null)', () => notices.some(x => x.ids === null), 2000);
+    await until('changed(null)', () => notices.some(x => x.ids === null), 2000, 5);
     expect(states).toEqual([]);
   });
 
@@ -486,17 +317,17 @@ if (noServer && !skip) console.warn(`SKIPPED: ${noServer}`);
     await store.watch(listener);
     const t = performance.now();
     await stopServer(server);
-    await waitFor('state(false)', () => states.some(s => !s.up), 1000);
+    await until('state(false)', () => states.some(s => !s.up), 1000, 5);
     expect(states[0]!.at - t).toBeLessThan(1000);
     await sleep(300);
     server = await startServer(port);
-    await waitFor('state(true)', () => states.at(-1)?.up === true, 8000);
+    await until('state(true)', () => states.at(-1)?.up === true, 8000, 5);
     expect(states.map(s => s.up)).toEqual([false, true]);
     const writer = track(new RedisStore({ url: url(), prefix: pfx }));
     const r = record({ id: id('ses'), kind: 'session' }, now);
     const from = notices.length;
     await writer.put(r);
-    await waitFor('a notice after the restart', () => notices.slice(from).some(x => x.ids?.includes(r.id)), 2000);
+    await until('a notice after the restart', () => notices.slice(from).some(x => x.ids?.includes(r.id)), 2000, 5);
   }, 20_000);
 
   it('an ACL user without the rights tracking needs: watch() rejects with what to grant, never the password', async () => {
