@@ -12,6 +12,7 @@
  *   node bench/run.mjs --no-heap             skip it
  *   node bench/run.mjs --migrate             only the live store switch bench (bench/migrate.mjs)
  *   node bench/run.mjs --invalidation        only the cross-server revocation bench (bench/invalidation.mjs)
+ *   node bench/run.mjs --scale               only the sessions-at-scale bench (bench/scale.mjs: 1,000,000 sessions in Redis and PostgreSQL)
  *   node bench/run.mjs --cpu-prof[=DIR]      write a V8 CPU profile of every server process to DIR
  *   node bench/run.mjs --list                list the scenarios
  *
@@ -58,6 +59,10 @@ if (flag('--migrate')) {
 if (flag('--invalidation')) {
   const { runInvalidation } = await import('./invalidation.mjs');
   process.exit((await runInvalidation()) ? 0 : 1);
+}
+if (flag('--scale')) {
+  const { runScale } = await import('./scale.mjs');
+  process.exit((await runScale()) ? 0 : 1);
 }
 if (flag('--list')) {
   for (const s of SCENARIOS) console.log(`${s.name.padEnd(32)} ${s.framework.padEnd(8)} ${s.kind}${s.store ? ` (${s.store})` : ''}`);
