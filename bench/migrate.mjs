@@ -5,7 +5,7 @@
  * 1. BENCH_MIGRATE_COUNT (default 1,000,000) sessions switched Redis -> PostgreSQL, then back
  *    PostgreSQL -> Redis, by `migrate()` (what `tessera migrate` runs) while the Express example,
  *    a separate process on the source store, serves GET /api/me to a load generator (autocannon,
- *    another process) for the whole switch. Reports the copy rate, the switch time (copy plus the
+ *    another process; BENCH_MIGRATE_RATE requests/s, default 2,000, 0 = flat out) for the whole switch. Reports the copy rate, the switch time (copy plus the
  *    three 2 s waits that let every server see each phase), the requests that failed, the sessions
  *    of the source missing from the target afterwards, and where the time went (phases, and how
  *    long an export and an import were in flight).
@@ -31,6 +31,13 @@ const { migrate } = await import(dist('core/dist/migrate/index.js'));
 const { createTessera, MemoryStore } = await import(dist('core/dist/index.js'));
 
 const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 1_000_000);
+/**
+ * Requests/s the load generator offers during a switch (default 2,000: a busy server, steady);
+ * 0: as fast as the server answers, which on a 2-core machine mostly measures the server and the
+ * load generator taking CPU from Redis, PostgreSQL and the copier.
+ */
+const RATE = Number(process.env.BENCH_MIGRATE_RATE ?? 2000);
+if (!Number.isSafeInteger(RATE) || RATE < 0) throw new Error(`BENCH_MIGRATE_RATE: expected a whole number of requests/s, got ${process.env.BENCH_MIGRATE_RATE}`);
 const CROWD = 10_000;
 const SECRET = 'bench-migrate-secret-0123456789-0123456789-abcdef';
 const REDIS = 'redis://127.0.0.1:6379';
@@ -91,7 +98,7 @@ async function startExample(storeUrl) {
 
 function load(url, cookie, duration) {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(HERE, 'load.mjs'), JSON.stringify({ url: `${url}/api/me`, cookie, duration, connections: 20, pipelining: 1 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(HERE, 'load.mjs'), JSON.stringify({ url: `${url}/api/me`, cookie, duration, connections: 20, pipelining: 1, ...(RATE > 0 ? { overallRate: RATE } : {}) })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', d => (out += d));
     child.once('exit', code => (code === 0 ? res(JSON.parse(out.trim().split('\n').at(-1))) : rej(new Error(`load generator exited with ${code}`))));
@@ -198,7 +205,7 @@ export async function runMigrate() {
     console.log(`migrate bench skipped: ${problem}`);
     return true;
   }
-  console.log(`Live store switch: ${fmt(COUNT)} sessions, Express example on the source under load (autocannon, 20 connections, GET /api/me)`);
+  console.log(`Live store switch: ${fmt(COUNT)} sessions, Express example on the source under load (autocannon, 20 connections, GET /api/me, ${RATE > 0 ? `${fmt(RATE)} requests/s offered` : "as fast as the server answers"})`);
   let server;
   const rows = [];
   try {
