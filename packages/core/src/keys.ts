@@ -6,7 +6,7 @@
  * kept beside it, which a server re-reads now and then and whenever a token names a kid it lacks.
  */
 import { describeStore } from './logger.js';
-import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { ConfigError, StoreError } from './errors.js';
 import { redact } from './events.js';
 import type { ResolvedOptions } from './options.js';
@@ -55,12 +55,15 @@ function ringOf(keys: Key[]): KeyRing {
   return { signing: keys[0]!, byKid };
 }
 
-/** HMAC: each secret is a key. */
+/**
+ * HMAC: each secret is a key, as a KeyObject: jose imports a KeyObject into WebCrypto once and
+ * remembers it, where raw bytes are imported again on every sign and verify.
+ */
 export function buildKeyRing(secrets: string[]): KeyRing {
   return ringOf(
     secrets.map(s => {
-      const bytes = new Uint8Array(Buffer.from(s, 'utf8'));
-      return { kid: kidOf(s), material: bytes, verify: bytes };
+      const key = createSecretKey(Buffer.from(s, 'utf8'));
+      return { kid: kidOf(s), material: key, verify: key };
     }),
   );
 }
