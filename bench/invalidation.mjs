@@ -46,7 +46,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deleteByPrefix, redisProblem } from './redis-util.mjs';
 import { assertLoopback } from './scenarios.mjs';
-import { envNumber, freePort } from './util.mjs';
+import { Skip, envNumber, firstLine, freePort, postgresPool, quantile, redact, withTimeout } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -66,8 +66,6 @@ function loopbackUrl(name, def) {
 }
 const REDIS = loopbackUrl('BENCH_REDIS_URL', 'redis://127.0.0.1:6379');
 const PG = loopbackUrl('BENCH_POSTGRES_URL', 'postgres://postgres@127.0.0.1:5432/test');
-/** A URL fit for a message: no user or password. */
-const redact = url => url.replace(/\/\/[^@/]*@/, '//***@');
 
 const TARGET_P99_MS = 50;
 /** Polling B for the 401 stops after this long: a revocation not seen by then is a failure. */
@@ -83,20 +81,7 @@ const RUN_ID = `${process.pid}${randomBytes(3).toString('hex')}`;
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const fmt = (n, d = 1) => (n === undefined || n === null || Number.isNaN(n) ? '-' : n.toFixed(d));
 const fmtInt = n => (n === undefined || Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US'));
-const firstLine = err => String(err?.message ?? err).split('\n')[0].slice(0, 200);
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
-}
-
-/** Nearest-rank quantile of a sorted array. */
-function quantile(sorted, q) {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
-class Skip extends Error {}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP: node:http on keep-alive agents (one per client role), so a poll costs one round trip.
@@ -453,20 +438,7 @@ const STORES = {
   },
 
   async postgres() {
-    let pg;
-    try {
-      pg = (await import('pg')).default;
-    } catch (err) {
-      throw new Skip(`the pg package did not load: ${firstLine(err)}`);
-    }
-    const pool = new pg.Pool({ connectionString: PG, max: 1, connectionTimeoutMillis: 3000 });
-    pool.on('error', () => {});
-    try {
-      await withTimeout(pool.query('SELECT 1'), 5000, 'PostgreSQL probe');
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw new Skip(`PostgreSQL not reachable at ${redact(PG)}: ${firstLine(err)}`);
-    }
+    const pool = await postgresPool(PG);
     const table = `tessera_bench_inval_${RUN_ID}`;
     const u = new URL(PG);
     u.searchParams.set('table', table);

@@ -47,7 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { deleteByPrefix, redisProblem } from './redis-util.mjs';
 import { POSTGRES_URL, REDIS_URL, assertLoopback, redisPrefix } from './scenarios.mjs';
-import { envNumber } from './util.mjs';
+import { Skip, envNumber, firstLine, postgresPool, quantile, redact, withTimeout } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -71,20 +71,6 @@ const KEPT_UP = 0.95;
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const fmtInt = n => (n === undefined || n === null || Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US'));
 const fmt = (n, d = 2) => (n === undefined || n === null || Number.isNaN(n) ? '-' : n.toFixed(d));
-const firstLine = err => String(err?.message ?? err).split('\n')[0].slice(0, 300);
-/** A URL fit for a message: no user or password. */
-const redact = url => url.replace(/\/\/[^@/]*@/, '//***@');
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what} timed out after ${Math.round(ms / 1000)} s`)), ms)))]).finally(() => clearTimeout(timer));
-}
-
-/** Nearest-rank quantile of a sorted array. */
-export function quantile(sorted, q) {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 
 /** The user of session `i`: the big user's first, the admin's last, the others about `perUser` each. */
 function userOf(i, { big, total, users }) {
@@ -186,7 +172,6 @@ async function createSessions(cfg, secret) {
 // ---------------------------------------------------------------------------------------------
 // 2. Stores
 
-class Skip extends Error {}
 
 /** Each: { label, url, cleanup() -> note }, or throws Skip when the service does not answer. */
 const STORES = {
@@ -204,20 +189,7 @@ const STORES = {
   },
 
   async postgres(runId) {
-    let pg;
-    try {
-      pg = (await import('pg')).default;
-    } catch (err) {
-      throw new Skip(`the pg package did not load: ${firstLine(err)}`);
-    }
-    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1, connectionTimeoutMillis: 3000 });
-    pool.on('error', () => {});
-    try {
-      await withTimeout(pool.query('SELECT 1'), 5000, 'PostgreSQL probe');
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw new Skip(`PostgreSQL not reachable at ${redact(POSTGRES_URL)}: ${firstLine(err)}`);
-    }
+    const pool = await postgresPool(POSTGRES_URL);
     const schema = `tessera_bench_scale_${runId}`;
     await pool.query(`CREATE SCHEMA "${schema}"`);
     const u = new URL(POSTGRES_URL);
