@@ -445,13 +445,21 @@ export class PostgresStore implements TokenStore {
     return total;
   }
 
-  /** One batch: a direct COPY, else through the staging table, else (COPY refused) by INSERT. */
+  /** One batch, encoded once (rows in id order): a direct COPY, else through the staging table, else (COPY refused) by INSERT. */
   private async copyBatch(batch: readonly TokenRecord[]): Promise<number> {
     if (this.closed) throw new StoreError('postgres store is closed');
+    let text: string;
     try {
-      if (this.copyImport && this.stagedCalls === 0 && (await this.copyDirect(batch))) return batch.length;
-      if (this.stagedCalls > 0) this.stagedCalls--;
-      if (this.copyImport) return await this.copyStaged(batch);
+      text = copyText([...batch].sort(byId)); // before taking a connection: a record that can't be sent fails here
+    } catch (err) {
+      throw toStoreError('importRecords', err);
+    }
+    try {
+      if (this.copyImport) {
+        if (this.stagedCalls > 0) this.stagedCalls--;
+        else if (await this.copyDirect(text)) return batch.length;
+        return await this.copyStaged(text);
+      }
     } catch (err) {
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
       if (typeof code !== 'string' || !NO_COPY.has(code)) throw err;
@@ -460,30 +468,36 @@ export class PostgresStore implements TokenStore {
     return this.importByInsert(batch);
   }
 
-  /** Put-if-absent of one batch through a staging table, in one transaction. */
-  private async copyStaged(batch: readonly TokenRecord[]): Promise<number> {
-    let client: pg.PoolClient;
-    let text: string;
-    try {
-      text = copyText(batch); // before taking a connection: a record that can't be sent fails here
-      client = await this.pool.connect();
-    } catch (err) {
-      throw toStoreError('importRecords', err);
-    }
+  /**
+   * `fn` on a connection of its own. A connection whose work failed is dropped, not handed back:
+   * that rolls back a transaction or COPY it was in, and a fresh one is cheaper than doubting it.
+   */
+  private async onConnection<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
     let failure: Error | undefined;
     try {
-      const timeout = this.queryTimeoutMs;
-      await client.query({ text: `BEGIN; ${this.sql.importStage}`, query_timeout: timeout } as pg.QueryConfig);
-      await copyInto(client, this.sql.importCopy, text);
-      // Two statements in one round trip: the results come back as an array.
-      const res = (await client.query({ text: `${this.sql.importFromStage}; COMMIT`, query_timeout: timeout } as pg.QueryConfig)) as unknown as pg.QueryResult[];
-      return res[0]?.rowCount ?? 0;
+      return await fn(client);
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
-      throw toStoreError('importRecords', err);
+      throw err;
     } finally {
-      // A connection left mid-transaction or mid-COPY is not handed back: dropping it rolls back.
       client.release(failure);
+    }
+  }
+
+  /** Put-if-absent of one batch through a staging table, in one transaction. */
+  private async copyStaged(text: string): Promise<number> {
+    try {
+      return await this.onConnection(async client => {
+        const timeout = this.queryTimeoutMs;
+        await client.query({ text: `BEGIN; ${this.sql.importStage}`, query_timeout: timeout } as pg.QueryConfig);
+        await copyInto(client, this.sql.importCopy, text);
+        // Two statements in one round trip: the results come back as an array.
+        const res = (await client.query({ text: `${this.sql.importFromStage}; COMMIT`, query_timeout: timeout } as pg.QueryConfig)) as unknown as pg.QueryResult[];
+        return res[0]?.rowCount ?? 0;
+      });
+    } catch (err) {
+      throw toStoreError('importRecords', err);
     }
   }
 
@@ -491,34 +505,21 @@ export class PostgresStore implements TokenStore {
   private stagedCalls = 0;
 
   /**
-   * The batch COPYed straight into the table, rows in id order: true when every row was written
-   * (about a third less server CPU per row than the staging table, measured). False, with nothing
-   * written, when a row was already there (or the COPY lost a deadlock to a server's write): the
-   * caller then takes the staging path, and so do the next DIRECT_BACKOFF batches, as a switch
-   * whose servers copy records ahead of it would otherwise pay for a failed COPY every time.
+   * The batch COPYed straight into the table: true when every row was written (about a third less
+   * server CPU per row than the staging table, measured). False, with nothing written, when a row
+   * was already there (or the COPY lost a deadlock to a server's write): the caller then takes the
+   * staging path, and so do the next DIRECT_BACKOFF batches, as a switch whose servers copy records
+   * ahead of it would otherwise pay for a failed COPY every time.
    */
-  private async copyDirect(batch: readonly TokenRecord[]): Promise<boolean> {
-    let client: pg.PoolClient;
-    let text: string;
+  private async copyDirect(text: string): Promise<boolean> {
     try {
-      text = copyText([...batch].sort(byId));
-      client = await this.pool.connect();
-    } catch (err) {
-      throw toStoreError('importRecords', err);
-    }
-    let failure: Error | undefined;
-    try {
-      await copyInto(client, this.sql.importCopyDirect, text);
+      await this.onConnection(client => copyInto(client, this.sql.importCopyDirect, text));
       return true;
     } catch (err) {
-      failure = err instanceof Error ? err : new Error(String(err));
       const code = (err as { code?: unknown }).code;
       if (code !== UNIQUE_VIOLATION && code !== DEADLOCK) throw toStoreError('importRecords', err);
       this.stagedCalls = DIRECT_BACKOFF;
       return false;
-    } finally {
-      // Not reused after a failed COPY: a fresh connection is cheaper than doubting this one's state.
-      client.release(failure);
     }
   }
 
