@@ -6,7 +6,7 @@
  *    PostgreSQL -> Redis, by `migrate()` (what `tessera migrate` runs) while the Express example,
  *    a separate process on the source store, serves GET /api/me to a load generator (autocannon,
  *    another process; BENCH_MIGRATE_RATE requests/s, default 2,000, 0 = flat out) for the whole switch. Reports the copy rate, the switch time (copy plus the
- *    three 2 s waits that let every server see each phase), the requests that failed, the sessions
+ *    three 1 s waits that let every server see each phase), the requests that failed, the sessions
  *    of the source missing from the target afterwards, and where the time went (phases, and how
  *    long an export and an import were in flight).
  * 2. Crowd's published case: 10,000 sessions memory -> PostgreSQL and PostgreSQL -> memory, in one

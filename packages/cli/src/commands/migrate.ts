@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { needsSetup } from '@tessera/config';
-import { abortMigration, migrate, type MigrationProgress, type MigrationResult } from '@tessera/core/migrate';
+import { SETTLE_MS, abortMigration, migrate, type MigrationProgress, type MigrationResult } from '@tessera/core/migrate';
 import { BULK_MEMBERS, isBulkStore } from '@tessera/core/store';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
@@ -164,7 +164,7 @@ export function migrateCommand(): Command {
     .option('--from <url>', 'the store the servers use now (default TESSERA_STORE, else file:.tessera)')
     .option('--to <url>', 'the store to switch to, as the servers will open it (required unless --abort)')
     .option('--abort', 'undo an unfinished switch: every server goes back to --from')
-    .option('--settle <ms>', 'milliseconds to wait after each announcement for every server to see it (default 2000; 0 when no server runs)', wholeNumber(0))
+    .option('--settle <ms>', `milliseconds to wait after each announcement for every server to see it (default ${SETTLE_MS}; 0 when no server runs)`, wholeNumber(0))
     .option('--batch <n>', 'records per export page and import batch (default 2000)', wholeNumber(1))
     .option('--json', 'print {"copied","skipped","seconds","resumed"} (with --abort: {"aborted"})')
     .action((opts: MigrateCliOptions) => run(opts));

@@ -1,7 +1,7 @@
 /**
  * How a running server follows a switch announced in its store: it re-reads the announcement
- * every 250 ms while it serves requests (and, if that has fallen behind by more than a second,
- * before the next store call), and swaps the store its requests use: the source, a `MirrorStore`
+ * every 125 ms while it serves requests (and, if that has fallen behind by more than half a
+ * second, before the next store call), and swaps the store its requests use: the source, a `MirrorStore`
  * over both, then the target alone. Once `done`, the target is its store: it stops reading the
  * source and reads the next switch's announcement in the target.
  */
@@ -13,12 +13,18 @@ import { syncReader } from '../lib/sync-read.js';
 import { MirrorStore } from './mirror-store.js';
 import { readState, redactUrl, type MigrationState } from './state.js';
 
-/** Re-read the announcement this often while requests come in. */
 /** The target URL a switch run by one process (`switchStore`) announces: nothing to open. */
 export const IN_PROCESS_URL = 'in-process:';
-export const POLL_MS = 250;
-/** A store call waits for a fresh read when the last one is older than this. */
-export const LEASE_MS = 1000;
+/** Re-read the announcement this often while requests come in. */
+export const POLL_MS = 125;
+/**
+ * A store call waits for a fresh read when the last one began longer ago than this, so every call
+ * acts on an announcement that was current at most this long before it started. A copier that
+ * waits longer than this after each announcement (`SETTLE_MS`) knows no server is two phases behind.
+ */
+export const LEASE_MS = 500;
+/** The copier's default wait after each announcement: the lease, and as much again for timers and event loops running late. */
+export const SETTLE_MS = 2 * LEASE_MS;
 /** Stop the timer after this long without a store call (the next call re-reads first). */
 const IDLE_MS = 10_000;
 

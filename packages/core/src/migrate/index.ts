@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { generateSecret } from '../keys.js';
 import { KEYRING_META } from '../keyring.js';
 import { isBulkStore, type BulkStore, type ListPage, type TokenRecord, type TokenStore } from '../store.js';
+import { SETTLE_MS } from './follower.js';
 import { FAULT_KEY, MIGRATION_KEY, REVOKE_ALL_KEY, readState, redactUrl, writeState, type MigrationPhase, type MigrationState } from './state.js';
 
 export type { MigrationPhase, MigrationState } from './state.js';
 export { MIGRATION_KEY } from './state.js';
+export { SETTLE_MS } from './follower.js';
 
 export interface MigrationProgress {
   phase: MigrationPhase;
@@ -36,8 +38,8 @@ export interface MigrateOptions {
   toUrl: string;
   /**
    * Milliseconds to wait after each announcement so that every running server has seen it (servers
-   * re-read it every 250 ms while they serve, and wait for a fresh read when theirs is a second
-   * old). Default 2000. 0 when the only server is this process (`switchStore`).
+   * re-read it every 125 ms while they serve, and wait for a fresh read when theirs is half a
+   * second old). Default 1000. 0 when the only server is this process (`switchStore`).
    */
   settleMs?: number;
   /** Records per export page and import batch. Default 2000. */
@@ -104,7 +106,7 @@ async function moveSecret(from: BulkStore, to: BulkStore): Promise<void> {
 export async function migrate(o: MigrateOptions & Following): Promise<MigrationResult> {
   const from = bulk(o.from, 'source');
   const to = bulk(o.to, 'target');
-  const settle = o.settleMs ?? 2000;
+  const settle = o.settleMs ?? SETTLE_MS;
   const batch = o.batch ?? 2000;
   const follow = o.follow;
   const t0 = performance.now();
@@ -302,7 +304,7 @@ interface AbortOptions extends Following {
 /** Ends an unfinished switch: every server goes back to the source. False when none was under way (or it had completed). */
 export async function abortMigration(o: AbortOptions): Promise<boolean> {
   const from = bulk(o.from, 'source');
-  const settle = o.settleMs ?? 2000;
+  const settle = o.settleMs ?? SETTLE_MS;
   const follow = o.follow;
   const state = await readState(from);
   if (state === null || state.phase === 'done') return false;
