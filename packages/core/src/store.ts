@@ -305,3 +305,4 @@ export function freezeRecord<T extends object>(value: T): T {
 export { StoreError, isStoreError } from './errors.js';
 export { readPem } from './lib/pem.js';
 export { NoticeReporter } from './lib/notice-reporter.js';
+export { Backoff } from './lib/backoff.js';

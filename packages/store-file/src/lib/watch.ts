@@ -20,7 +20,7 @@
  */
 import { watch as fsWatch, promises as fs, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
-import { NoticeReporter, type ChangeListener } from '@tessera/core/store';
+import { Backoff, NoticeReporter, type ChangeListener } from '@tessera/core/store';
 
 /** How often the directory itself is checked (one stat). */
 export const CHECK_MS = 1000;
@@ -28,8 +28,6 @@ export const CHECK_MS = 1000;
 export const LAG_MS = 1000;
 /** Events handled in one turn of the event loop past which some may have been dropped (see above). */
 export const BURST = 1024;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
 
 /** statfs(2) `f_type` of Linux file systems shared between machines: changes made elsewhere send no inotify event. */
 const NETWORK_FS = new Map<number, string>([
@@ -56,9 +54,12 @@ export async function networkFileSystem(dir: string): Promise<string | null> {
 export class RecordsWatch {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | undefined;
-  private retry: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_MIN_MS;
   private readonly notices: NoticeReporter;
+  /** A new watcher after one is lost. */
+  private readonly retry = new Backoff(
+    () => this.reopen(),
+    () => !this.notices.stopped && !this.broken,
+  );
   /** Changes were seen without events: down until stopped. */
   private broken = false;
   /** Events seen, and in the current turn of the event loop. */
@@ -109,8 +110,8 @@ export class RecordsWatch {
   stop(): void {
     this.notices.stop();
     clearInterval(this.timer);
-    clearTimeout(this.retry);
-    this.timer = this.retry = undefined;
+    this.retry.cancel();
+    this.timer = undefined;
     this.closeWatcher();
   }
 
@@ -162,27 +163,14 @@ export class RecordsWatch {
     if (this.watcher !== w || this.notices.stopped) return;
     this.closeWatcher();
     this.notices.state(false);
-    this.reopen();
+    this.retry.schedule();
   }
 
-  private reopen(): void {
-    if (this.notices.stopped || this.broken || this.retry !== undefined) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.open().then(
-        () => {
-          if (this.notices.stopped || this.watcher === null) return;
-          this.retryMs = RETRY_MIN_MS;
-          this.due = performance.now() + CHECK_MS;
-          this.notices.state(true);
-        },
-        () => {
-          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-          this.reopen();
-        },
-      );
-    }, this.retryMs);
-    this.retry.unref();
+  private async reopen(): Promise<void> {
+    await this.open();
+    if (this.notices.stopped || this.watcher === null) return;
+    this.due = performance.now() + CHECK_MS;
+    this.notices.state(true);
   }
 
   private async check(): Promise<void> {

@@ -22,12 +22,12 @@
  * the same check runs on that connection (it proves the connection alive, the triggers still
  * there, and the backend still the same one). The connection's 'error' or 'end', or a check
  * failing or taking over CHECK_TIMEOUT_MS, is `state(false)` at once; a new connection is tried
- * with backoff (RETRY_MIN_MS doubling to RETRY_MAX_MS) and `state(true)` once it listens again.
+ * with backoff (`Backoff`: 100 ms doubling to 5 s) and `state(true)` once it listens again.
  * A changed backend is `state(false)` until the watch is stopped.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { NoticeReporter, StoreError, type ChangeListener } from '@tessera/core/store';
+import { Backoff, NoticeReporter, StoreError, type ChangeListener } from '@tessera/core/store';
 import { toStoreError } from './errors.js';
 import type { TableName } from './sql.js';
 
@@ -35,8 +35,6 @@ import type { TableName } from './sql.js';
 export const CHECK_MS = 1000;
 /** A check (or a setup query of the listening connection) taking longer than this is a lost connection. */
 export const CHECK_TIMEOUT_MS = 1500;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
 /** Ids longer than this make a statement's notice `*`, so a chunk of CHUNK_BYTES plus one id stays under 8000 bytes. */
 export const MAX_ID_BYTES = 900;
 /** Target payload size of a statement whose ids do not fit one notification. */
@@ -185,10 +183,13 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class NoticeWatch {
   private conn: Conn | null = null;
   private timer: NodeJS.Timeout | undefined;
-  private retry: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_MIN_MS;
   private checking = false;
   private readonly notices: NoticeReporter;
+  /** A new connection after one is lost. */
+  private readonly retry = new Backoff(
+    () => this.reconnect(),
+    () => !this.notices.stopped && !this.broken,
+  );
   /** The backend changed under the connection (a pooler): down until stopped. */
   private broken = false;
   /** Connections being opened or given up, so `stop` can wait for them. */
@@ -226,8 +227,8 @@ export class NoticeWatch {
   async stop(): Promise<void> {
     this.notices.stop();
     clearInterval(this.timer);
-    clearTimeout(this.retry);
-    this.timer = this.retry = undefined;
+    this.retry.cancel();
+    this.timer = undefined;
     const conn = this.conn;
     this.conn = null;
     if (conn) this.track(conn.dispose(true));
@@ -384,31 +385,17 @@ export class NoticeWatch {
     this.conn = null;
     this.notices.state(false);
     this.track(conn.dispose(false));
-    this.reconnect();
+    this.retry.schedule();
   }
 
-  private reconnect(): void {
-    if (this.notices.stopped || this.broken || this.retry !== undefined) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.track(this.open()).then(
-        conn => {
-          if (this.notices.stopped) return void this.track(conn.dispose(true));
-          if (conn.dead) {
-            // Lost again while it opened.
-            this.track(conn.dispose(false));
-            return this.reconnect();
-          }
-          this.conn = conn;
-          this.retryMs = RETRY_MIN_MS;
-          this.notices.state(true);
-        },
-        () => {
-          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-          this.reconnect();
-        },
-      );
-    }, this.retryMs);
-    this.retry.unref();
+  private async reconnect(): Promise<void> {
+    const conn = await this.track(this.open());
+    if (this.notices.stopped) return void this.track(conn.dispose(true));
+    if (conn.dead) {
+      this.track(conn.dispose(false));
+      throw new Error('lost again while it opened');
+    }
+    this.conn = conn;
+    this.notices.state(true);
   }
 }

@@ -20,19 +20,17 @@
  * Fail closed, never stale: the connection erroring or closing (CLIENT KILL, a restart, the
  * network), a heartbeat PING left unanswered for PING_TIMEOUT_MS, or a message that cannot be read
  * is `state(false)` at once and the connection is dropped; a new one is tried with backoff
- * (RETRY_MIN_MS doubling up to RETRY_MAX_MS) and `state(true)` once tracking is set on it. Redis
+ * (`Backoff`: 100 ms doubling up to 5 s) and `state(true)` once tracking is set on it. Redis
  * never drops a message silently: a subscriber past its output buffer limit is disconnected.
  */
 import { createClient } from 'redis';
-import { NoticeReporter, type ChangeListener } from '@tessera/core/store';
+import { Backoff, NoticeReporter, type ChangeListener } from '@tessera/core/store';
 import { explainFailure, isHintedTlsError, type ResolvedTls } from './tls.js';
 
 /** How often the watch connection is checked with a PING. */
 export const HEARTBEAT_MS = 1000;
 /** A PING unanswered this long means the connection is dead (a silent partition, a stuck server). */
 export const PING_TIMEOUT_MS = 1000;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
 /** With a caller's client: how long connecting and setting up tracking may take. */
 const CLIENT_SETUP_MS = 3000;
 /** After the connect: how long the tracking commands may take. */
@@ -265,11 +263,14 @@ export class TrackingWatch {
   /** The name given to the watch connections (CLIENT SETNAME). */
   readonly name = connectionName();
   private heartbeat: NodeJS.Timeout | undefined;
-  private retry: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_MIN_MS;
   /** The timeout of the PING in flight. */
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly notices: NoticeReporter;
+  /** A new connection after one is lost. */
+  private readonly retry = new Backoff(
+    () => this.reopen(),
+    () => !this.notices.stopped,
+  );
   private readonly keyPrefix: string;
 
   constructor(
@@ -295,8 +296,8 @@ export class TrackingWatch {
   stop(): void {
     this.notices.stop();
     clearInterval(this.heartbeat);
-    clearTimeout(this.retry);
-    this.heartbeat = this.retry = undefined;
+    this.retry.cancel();
+    this.heartbeat = undefined;
     this.drop();
   }
 
@@ -391,26 +392,13 @@ export class TrackingWatch {
     if (this.link !== link || this.notices.stopped) return;
     this.drop();
     this.notices.state(false);
-    this.reopen();
+    this.retry.schedule();
   }
 
-  private reopen(): void {
-    if (this.notices.stopped || this.retry !== undefined) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.open().then(
-        () => {
-          if (this.notices.stopped || this.link === null) return;
-          this.retryMs = RETRY_MIN_MS;
-          this.notices.state(true);
-        },
-        () => {
-          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-          this.reopen();
-        },
-      );
-    }, this.retryMs);
-    this.retry.unref();
+  private async reopen(): Promise<void> {
+    await this.open();
+    if (this.notices.stopped || this.link === null) return;
+    this.notices.state(true);
   }
 
   private drop(): void {
