@@ -624,6 +624,42 @@ function report(results, runs, heap) {
   }
 
   printTargets(byName, runs, heap);
+  printShape(byName, runs);
+}
+
+/**
+ * Where each framework's gap between bare and Tessera (memory store) goes: the middleware shape
+ * Tessera mounts, each piece doing nothing (noop-<framework>), and Tessera's own work on top.
+ * Medians over the rounds of the per-round differences in server CPU per request.
+ */
+function printShape(byName, runs) {
+  const lines = [];
+  const okName = name => byName.get(name)?.status === 'ok';
+  const diffs = (name, base) => {
+    const a = runs.get(name) ?? [];
+    const b = runs.get(base) ?? [];
+    const d = [];
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (a[i]?.status === 'ok' && b[i]?.status === 'ok' && a[i].cpuUsPerReq > 0 && b[i].cpuUsPerReq > 0) d.push(a[i].cpuUsPerReq - b[i].cpuUsPerReq);
+    }
+    return d.length ? median(d) : undefined;
+  };
+  for (const fw of FRAMEWORKS) {
+    const [bare, noop, tessera] = [`bare-${fw}`, `noop-${fw}`, `tessera-${fw}-memory`];
+    if (![bare, noop, tessera].every(okName)) continue;
+    const shape = diffs(noop, bare);
+    const work = diffs(tessera, noop);
+    const own = pairRatios(runs, tessera, noop).cpu;
+    if (shape === undefined || work === undefined || !own) continue;
+    lines.push(
+      `  ${fw.padEnd(8)} bare ${fmt(byName.get(bare).cpuUsPerReq, 1)} us/req; the shape (${noop}) adds ${fmt(shape, 2)} us, Tessera's work ${fmt(work, 2)} us; ${tessera} / ${noop}, CPU/request: ${fmtRatio(own)}`,
+    );
+  }
+  if (lines.length) {
+    console.log('');
+    console.log("where the gap to bare goes (the framework running Tessera's middleware shape with nothing in it, then Tessera's own work):");
+    console.log(lines.join('\n'));
+  }
 }
 
 const pct = x => (x === undefined ? '-' : `${fmt(x * 100, 0)}%`);

@@ -4,11 +4,16 @@
  * kind:  'bare'    - constant JSON, no auth at all (the ceiling for its framework)
  *        'tessera' - Tessera with the given store
  *        'peer'    - an established session library on the same framework
+ *        'noop'    - the bare server with the middleware shape Tessera's scenario mounts (global
+ *                    middleware or hook, the /auth routes, the route's guard), each doing nothing:
+ *                    what the framework itself charges for that shape, so that Tessera's own work
+ *                    is the gap between this and the tessera scenario
  * login: whether the scenario needs a cookie from POST /auth/login before the load run.
  * redis: whether the scenario needs Redis at 127.0.0.1:6379.
  */
 export const SCENARIOS = [
   { name: 'bare-express', framework: 'express', kind: 'bare', login: false },
+  { name: 'noop-express', framework: 'express', kind: 'noop', login: false },
   { name: 'tessera-express-memory', framework: 'express', kind: 'tessera', store: 'memory', login: true },
   { name: 'tessera-express-file', framework: 'express', kind: 'tessera', store: 'file', login: true },
   { name: 'express-session', framework: 'express', kind: 'peer', store: 'memory', login: true },
@@ -16,11 +21,13 @@ export const SCENARIOS = [
   { name: 'express-session-connect-redis', framework: 'express', kind: 'peer', store: 'redis', login: true, redis: true },
 
   { name: 'bare-koa', framework: 'koa', kind: 'bare', login: false },
+  { name: 'noop-koa', framework: 'koa', kind: 'noop', login: false },
   { name: 'tessera-koa-memory', framework: 'koa', kind: 'tessera', store: 'memory', login: true },
   { name: 'tessera-koa-file', framework: 'koa', kind: 'tessera', store: 'file', login: true },
   { name: 'koa-session', framework: 'koa', kind: 'peer', store: 'cookie', login: true },
 
   { name: 'bare-fastify', framework: 'fastify', kind: 'bare', login: false },
+  { name: 'noop-fastify', framework: 'fastify', kind: 'noop', login: false },
   { name: 'tessera-fastify-memory', framework: 'fastify', kind: 'tessera', store: 'memory', login: true },
   { name: 'tessera-fastify-file', framework: 'fastify', kind: 'tessera', store: 'file', login: true },
   { name: 'fastify-session', framework: 'fastify', kind: 'peer', store: 'memory', login: true },

@@ -131,6 +131,16 @@ async function bareExpress() {
   return expressServer(app);
 }
 
+/** tesseraExpress's shape with nothing in it: a global middleware, a router at /auth, a guard on the route. */
+async function noopExpress() {
+  const { app } = await expressApp();
+  const pass = (req, res, next) => next();
+  app.use(pass);
+  app.use('/auth', pass);
+  app.get('/api/me', pass, (req, res) => res.json({ user: USER }));
+  return expressServer(app);
+}
+
 async function tesseraExpress(storeKind, ctx, name) {
   const { app } = await expressApp();
   const { tessera } = await import('@tessera/express');
@@ -236,6 +246,18 @@ async function bareKoa() {
   return koaServer(app);
 }
 
+/** tesseraKoa's shape with nothing in it: two global middleware (auth, routes), a guard around the route. */
+async function noopKoa() {
+  const app = await koaApp();
+  const guard = (ctx, next) => next();
+  app.use((ctx, next) => next());
+  app.use((ctx, next) => next());
+  app.use(koaRoute('GET', '/api/me', ctx => guard(ctx, async () => {
+    ctx.body = { user: USER };
+  })));
+  return koaServer(app);
+}
+
 async function tesseraKoa(storeKind, ctx0, name) {
   const app = await koaApp();
   const { tessera } = await import('@tessera/koa');
@@ -308,6 +330,25 @@ async function bareFastify() {
   return fastifyServer(app);
 }
 
+/**
+ * tesseraFastify's shape with nothing in it: a plugin (fastify-plugin) decorating the request with
+ * two fields and adding an onRequest hook, routes under /auth, an onRequest guard on the route.
+ */
+async function noopFastify() {
+  const app = await fastifyApp();
+  const kResult = Symbol('result');
+  const plugin = async instance => {
+    instance.decorateRequest('tessera', null);
+    instance.decorateRequest(kResult, null);
+    instance.addHook('onRequest', (request, reply, done) => done());
+    await instance.register(async child => child.post('/login', async () => ({})), { prefix: '/auth' });
+  };
+  plugin[Symbol.for('skip-override')] = true; // what fastify-plugin marks: the hook reaches the whole app
+  await app.register(plugin);
+  app.get('/api/me', { onRequest: (request, reply, done) => done() }, async () => ({ user: USER }));
+  return fastifyServer(app);
+}
+
 async function tesseraFastify(storeKind, ctx, name) {
   const app = await fastifyApp();
   const { tessera } = await import('@tessera/fastify');
@@ -369,6 +410,7 @@ async function fastifySecureSession() {
 /** name -> async (ctx: { tmpDir }) => { start(port), close() } */
 export const FACTORIES = {
   'bare-express': () => bareExpress(),
+  'noop-express': () => noopExpress(),
   'tessera-express-memory': ctx => tesseraExpress('memory', ctx, 'tessera-express-memory'),
   'tessera-express-file': ctx => tesseraExpress('file', ctx, 'tessera-express-file'),
   'tessera-express-redis': ctx => tesseraExpress('redis', ctx, 'tessera-express-redis'),
@@ -376,11 +418,13 @@ export const FACTORIES = {
   'express-session-connect-redis': () => expressSession('redis'),
 
   'bare-koa': () => bareKoa(),
+  'noop-koa': () => noopKoa(),
   'tessera-koa-memory': ctx => tesseraKoa('memory', ctx, 'tessera-koa-memory'),
   'tessera-koa-file': ctx => tesseraKoa('file', ctx, 'tessera-koa-file'),
   'koa-session': () => koaSession(),
 
   'bare-fastify': () => bareFastify(),
+  'noop-fastify': () => noopFastify(),
   'tessera-fastify-memory': ctx => tesseraFastify('memory', ctx, 'tessera-fastify-memory'),
   'tessera-fastify-file': ctx => tesseraFastify('file', ctx, 'tessera-fastify-file'),
   'fastify-session': () => fastifySession(),
