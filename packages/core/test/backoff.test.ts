@@ -29,12 +29,10 @@ describe('Backoff', () => {
     await finished;
     const waits = at.map((t, i) => t - (i === 0 ? t0 : at[i - 1]!));
     expect(waits).toHaveLength(5);
-    // 50, 100, 200, 400, 400 (capped; 800 if not): timers fire no earlier than asked (to the
-    // millisecond), and well within 200 ms later even on a busy machine.
-    [50, 100, 200, 400, 400].forEach((want, i) => {
-      expect(waits[i]!).toBeGreaterThanOrEqual(want - 1);
-      expect(waits[i]!).toBeLessThan(want + 200);
-    });
+    // 50, 100, 200, 400, then 400 again (capped; 800 if not). Timers fire no earlier than asked
+    // (to the millisecond); the upper bound leaves a busy machine almost 400 ms of lateness.
+    [50, 100, 200, 400, 400].forEach((want, i) => expect(waits[i]!).toBeGreaterThanOrEqual(want - 1));
+    expect(waits[4]!).toBeLessThan(790);
 
     // After the success (once the try has returned), the next loss waits the minimum again.
     await sleep(0);
@@ -43,7 +41,7 @@ describe('Backoff', () => {
     t0 = performance.now();
     b.schedule();
     await finished;
-    expect(at[0]! - t0).toBeLessThan(50 + 200); // not the 400 it had reached
+    expect(at[0]! - t0).toBeLessThan(390); // 50, not the 400 it had reached
   });
 
   it('one try waits at a time; none while inactive; cancel drops the waiting one', async () => {
