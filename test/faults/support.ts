@@ -357,6 +357,11 @@ function engineOn(store: TokenStore): { engine: Tessera; shift: () => void } {
     accessTtl: ACCESS_TTL,
     clockTolerance: 0,
     storeTimeout: STORE_TIMEOUT_S,
+    // Every login still reserves an attempt and hands it back (store calls the faults meet), but
+    // two usernames logging in all through a fault must not reach the lockout: a login refused
+    // with 503 after the store applied its reservation (a lost ack, a garbage reply) leaves that
+    // attempt counted, and ten of them lock a user out for the window.
+    loginThrottle: '1000/15m',
     logger: silent,
     clock: () => Math.floor(Date.now() / 1000) + offset,
     verifyCredentials: ({ username }: { username: string }) => USERS[username] ?? null,

@@ -57,7 +57,15 @@ describe('file store: scheduled purge', () => {
     const revoked = session('dora', { revokedAt: nowSec() - 1 });
     const expired = refresh('dora', live.id, { expiresAt: nowSec() - 1 });
     for (const r of [live, revoked, expired]) await store.put(r);
-    await until('the timer purged the dead records', async () => (await store.get(revoked.id)) === null && (await store.get(expired.id)) === null);
+    // A purge deletes a record, then its index entries: wait for the whole of it, not just the records.
+    await until(
+      'the timer purged the dead records and their index entries',
+      async () =>
+        (await store.get(revoked.id)) === null &&
+        (await store.get(expired.id)) === null &&
+        files(join(dir, 'by-family')).length === 0 &&
+        files(join(dir, 'by-subject', hash('dora'))).length === 1,
+    );
     expect((await store.get(live.id))?.id).toBe(live.id);
     expect(files(join(dir, 'by-subject', hash('dora')))).toEqual([live.id]);
     expect(files(join(dir, 'by-family'))).toEqual([]); // the expired refresh token's entry, and its then empty directory
