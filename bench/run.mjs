@@ -520,16 +520,20 @@ function table(rows, header) {
  * CPU). rps: name's req/s / base's, only from rounds where both servers were CPU-bound (>= 90% of
  * a core): otherwise the load generator or a store set the pace and the req/s ratio says nothing.
  */
-function pairRatios(runs, name, base) {
+/** The rounds in which both `name` and `base` measured ok, as [name's result, base's result]. */
+function roundPairs(runs, name, base) {
   const a = runs.get(name) ?? [];
   const b = runs.get(base) ?? [];
+  const pairs = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i]?.status === 'ok' && b[i]?.status === 'ok') pairs.push([a[i], b[i]]);
+  return pairs;
+}
+
+function pairRatios(runs, name, base) {
   const cpu = [];
   const rps = [];
   let notBound = 0;
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x?.status !== 'ok' || y?.status !== 'ok') continue;
+  for (const [x, y] of roundPairs(runs, name, base)) {
     if (x.cpuUsPerReq > 0 && y.cpuUsPerReq > 0) cpu.push(y.cpuUsPerReq / x.cpuUsPerReq);
     if (x.cpuPct >= SERVER_BOUND_PCT && y.cpuPct >= SERVER_BOUND_PCT) rps.push(x.rps / y.rps);
     else notBound++;
@@ -636,12 +640,9 @@ function printShape(byName, runs) {
   const lines = [];
   const okName = name => byName.get(name)?.status === 'ok';
   const diffs = (name, base) => {
-    const a = runs.get(name) ?? [];
-    const b = runs.get(base) ?? [];
-    const d = [];
-    for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      if (a[i]?.status === 'ok' && b[i]?.status === 'ok' && a[i].cpuUsPerReq > 0 && b[i].cpuUsPerReq > 0) d.push(a[i].cpuUsPerReq - b[i].cpuUsPerReq);
-    }
+    const d = roundPairs(runs, name, base)
+      .filter(([x, y]) => x.cpuUsPerReq > 0 && y.cpuUsPerReq > 0)
+      .map(([x, y]) => x.cpuUsPerReq - y.cpuUsPerReq);
     return d.length ? median(d) : undefined;
   };
   for (const fw of FRAMEWORKS) {

@@ -15,7 +15,7 @@ import { FAULT_KEY, MIGRATION_KEY, REVOKE_ALL_KEY, readState, redactUrl, writeSt
 
 export type { MigrationPhase, MigrationState } from './state.js';
 export { MIGRATION_KEY } from './state.js';
-export { SETTLE_MS } from './follower.js';
+export { SETTLE_MS };
 
 export interface MigrationProgress {
   phase: MigrationPhase;
