@@ -1,15 +1,11 @@
 /**
  * The Redis Cluster store against a real 3-master cluster (no replicas) that this file starts on
- * free loopback ports from the installed redis-server / redis-cli, and tears down at the end.
+ * free loopback ports from the installed redis-server / redis-cli (test/support/redis-cluster.ts),
+ * and tears down at the end.
  * Missing binaries skip loudly (and fail under CI, through defineStoreSuite); a cluster that does
  * not come up fails the file.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient, createCluster } from 'redis';
 import { Cluster } from 'ioredis';
@@ -17,113 +13,8 @@ import { openStore } from '@tessera/config';
 import { isStoreError, type TokenRecord } from '@tessera/core/store';
 import { RedisClusterStore, type NodeRedisClusterLike } from '@tessera/store-redis';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
-import { redisAvailable } from '../../packages/testkit/src/services.js';
-
-const HOST = '127.0.0.1';
-
-// ---------------------------------------------------------------------------------------------
-// The cluster
-
-interface TestCluster {
-  ports: number[];
-  stop(): Promise<void>;
-}
-
-function missingBinary(): string | false {
-  for (const bin of ['redis-server', 'redis-cli']) {
-    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 5000 });
-    if (r.error) return `${bin} is not installed (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); install Redis 7 (apt-get install redis-server) to run the Redis Cluster tests`;
-    const v = /v=(\d+)\./.exec(r.stdout) ?? /(\d+)\.\d+\.\d+/.exec(r.stdout);
-    if (v && Number(v[1]) < 7) return `${bin} is version ${v[1]}; the Redis Cluster tests need Redis 7`;
-  }
-  return false;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, HOST, () => s.close(() => resolve(true)));
-  });
-}
-
-/** Three consecutive ports whose cluster bus ports (+10000) are free too. */
-async function freePorts(): Promise<number[]> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 9000);
-    const ports = [base, base + 1, base + 2];
-    const all = await Promise.all([...ports, ...ports.map(p => p + 10000)].map(portFree));
-    if (all.every(Boolean)) return ports;
-  }
-  throw new Error('no free loopback ports for a test cluster');
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise(r => setTimeout(r, 100));
-  }
-  throw new Error(`${what} within ${ms} ms${last ? ` (${(last as Error).message})` : ''}`);
-}
-
-async function startCluster(): Promise<TestCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-cluster-'));
-  const ports = await freePorts();
-  const procs: ChildProcess[] = [];
-  const kill = () => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  };
-  process.once('exit', kill);
-  const stop = async () => {
-    await Promise.all(
-      procs.map(
-        p =>
-          new Promise<void>(resolve => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-            p.once('exit', () => {
-              clearTimeout(t);
-              resolve();
-            });
-            p.kill('SIGTERM');
-          }),
-      ),
-    );
-    process.removeListener('exit', kill);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    for (const port of ports) {
-      const args = ['--port', String(port), '--bind', HOST, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)];
-      args.push('--cluster-node-timeout', '5000', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--logfile', join(dir, `${port}.log`));
-      procs.push(spawn('redis-server', args, { stdio: 'ignore' }));
-    }
-    for (const port of ports) await until(`redis-server on ${port} answering`, 10_000, async () => ((await redisAvailable(`redis://${HOST}:${port}`, 500)) === false ? true : undefined));
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map(p => `${HOST}:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${(create.stderr || create.stdout).slice(-500)}`);
-    for (const port of ports) {
-      const c = createClient({ url: `redis://${HOST}:${port}` });
-      c.on('error', () => {});
-      await c.connect();
-      try {
-        await until(`cluster_state:ok on ${port}`, 15_000, async () => (String(await c.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok') ? true : undefined));
-      } finally {
-        await c.close();
-      }
-    }
-    return { ports, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
+import { clusterIdOf, nodesToWatch } from '../../packages/store-redis/src/lib/cluster-watch.js';
+import { HOST, missingBinary, startCluster, until } from '../support/redis-cluster.js';
 
 const skip = missingBinary();
 const cluster = skip ? undefined : await startCluster();
@@ -534,6 +425,27 @@ function interceptingClient(inner: NonNullable<typeof shared>): { client: NodeRe
 });
 
 describe('redis cluster store: options and failures (no cluster needed)', () => {
+  it('watches every node CLUSTER NODES lists with an address, masters and replicas, but not those marked fail or in handshake', () => {
+    const text = [
+      'a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460',
+      'b2 127.0.0.1:7002@17002,redis-b.local master - 0 1700000000000 2 connected 5461-10922',
+      'c3 127.0.0.1:7003@17003 master,fail? - 0 0 3 connected 10923-16383',
+      'd4 127.0.0.1:7004@17004 slave a1 0 0 1 connected',
+      'e5 127.0.0.1:7005@17005 master,fail - 1 0 4 disconnected',
+      'f6 127.0.0.1:7006@17006 handshake - 0 0 0 connected',
+      'g7 :0@0 master,noaddr - 0 0 5 disconnected',
+      'h8 ::1:7008@17008 master - 0 0 6 connected',
+      '',
+    ].join('\n');
+    // fail? (only suspected) stays watched: the watch then stays down while it cannot be reached.
+    expect(nodesToWatch(text)).toEqual(['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003', '127.0.0.1:7004', '::1:7008']);
+    expect(nodesToWatch('')).toEqual([]);
+    // The record id inside a cluster record key's hash tag; anything else names no record.
+    expect(clusterIdOf('{ses_abc}')).toBe('ses_abc');
+    expect(clusterIdOf('ses_abc')).toBeNull();
+    expect(clusterIdOf('{}')).toBeNull();
+  });
+
   it('rejects what cannot work, with a clear message', () => {
     expect(() => new RedisClusterStore({})).toThrow(/`client`, `nodes` or `url`/);
     expect(() => new RedisClusterStore({ url: 'redis+cluster://127.0.0.1:7000', nodes: ['redis://127.0.0.1:7000'] })).toThrow(/not several/);

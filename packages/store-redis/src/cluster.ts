@@ -63,8 +63,8 @@
  *   the whole export appears at least once while the cluster's topology holds still (a failover or
  *   resharding meanwhile may repeat or miss records: run it again).
  *
- * Reads and writes go to the masters only (a replica may lag behind a revocation). No change
- * notices (`watch`): a record cache then reads Redis on every request unless recordCacheMaxStale.
+ * Reads and writes go to the masters only (a replica may lag behind a revocation). Change notices
+ * (`watch`): a tracking connection on every node (lib/cluster-watch.ts).
  */
 import { ConfigError } from '@tessera/core';
 import {
@@ -77,10 +77,12 @@ import {
   type ListPage,
   type ListQuery,
   type RevokeWhere,
+  type ChangeListener,
   type RotateResult,
   type TokenRecord,
   type TokenStore,
 } from '@tessera/core/store';
+import { ClusterWatch } from './lib/cluster-watch.js';
 import { clusterCommandsFor, OwnedClusterCommands, parseClusterUrl, type ClusterCommands, type MasterCommands, type RedisClusterClientLike } from './lib/cluster-conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
 import { DecodeCache, escapeGlob, expiryArg, isNoScript, reason, toArray, toStrings } from './lib/util.js';
@@ -204,11 +206,15 @@ interface Indexed {
 
 /** Tests only: `store[CLEAN_MIN_AGE] = '0'` lets purgeExpired clean index members of any age. Not part of the API. */
 const CLEAN_MIN_AGE = Symbol.for('tessera.store-redis.cluster.cleanMinAgeUs');
+/** Tests only: `store[WATCHES]()` lists the store's watches (their nodes and connections). Not part of the API. */
+const WATCHES = Symbol.for('tessera.store-redis.watches');
 
 export class RedisClusterStore implements TokenStore {
   readonly prefix: string;
   private readonly cmd: ClusterCommands;
   private closed = false;
+  /** The watches in force (`watch`), stopped by `close()`. */
+  private readonly watches = new Set<ClusterWatch>();
   private [CLEAN_MIN_AGE] = CLEAN_MIN_AGE_US;
 
   constructor(options: RedisClusterStoreOptions) {
@@ -269,6 +275,7 @@ export class RedisClusterStore implements TokenStore {
     // A brace in the prefix would become the hash tag of every key: the whole store in one slot.
     if (/[{}]/.test(prefix)) throw new ConfigError('store.prefix', 'must not contain { or } (Redis Cluster hash tags)');
     this.prefix = prefix;
+    Object.defineProperty(this, WATCHES, { value: () => [...this.watches] });
   }
 
   private rkey(id: string): string {
@@ -668,10 +675,36 @@ export class RedisClusterStore implements TokenStore {
     return this.run('initSecret', async () => String(await this.eval(INIT_SECRET, `${this.prefix}secret`, [this.prefix, candidate])));
   }
 
-  /** Stops the store; quits the connections only when the store made them (`nodes` / `url`). */
+  /**
+   * Change notices for the record cache, from every process sharing this cluster: a tracking
+   * connection of the store's own on every node, masters and replicas (each names the record keys
+   * written on it), set up again whenever `CLUSTER NODES` lists other nodes or roles
+   * (lib/cluster-watch.ts). Resolves once every node tracks; rejects when one cannot (Redis before
+   * 6, ACL, a caller's client without connections to every node). `state(false)` as soon as any
+   * node's connection drops or the node list changes, `state(true)` once every node tracks again.
+   */
+  watch(listener: ChangeListener): Promise<() => Promise<void>> {
+    return this.run('watch', async () => {
+      const w = new ClusterWatch(this.cmd.watchSource(), this.prefix, listener);
+      await w.start();
+      if (this.closed) {
+        w.stop();
+        throw new StoreError('redis store is closed');
+      }
+      this.watches.add(w);
+      return async () => {
+        w.stop();
+        this.watches.delete(w);
+      };
+    });
+  }
+
+  /** Stops the store and every watch; quits the connections only when the store made them (`nodes` / `url`). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.watches) w.stop();
+    this.watches.clear();
     await this.cmd.close();
   }
 }

@@ -7,6 +7,8 @@
 import { ConfigError } from '@tessera/core';
 import { createCluster } from 'redis';
 import { NotConnectedError } from './conn.js';
+import { nodesToWatch, type ClusterNodeSource } from './cluster-watch.js';
+import { clientLinks, urlLinks, type LinkSource } from './watch.js';
 
 /** A master of a node-redis cluster, as listed by `cluster.masters`. */
 export interface NodeRedisMasterLike {
@@ -47,6 +49,35 @@ export interface ClusterCommands {
   masters(): Promise<MasterCommands[]>;
   /** Quits the connections when the layer owns them; leaves a caller's client alone. */
   close(): Promise<void>;
+  /** The nodes to watch and connections to them, for change notices (cluster-watch.ts). */
+  watchSource(): ClusterNodeSource;
+}
+
+/** The nodes to watch, from `CLUSTER NODES` on the first master that answers. */
+async function listNodes(layer: ClusterCommands): Promise<string[]> {
+  let last: unknown = new Error('no master to ask');
+  for (const m of await layer.masters()) {
+    try {
+      return nodesToWatch(String(await m.call(['CLUSTER', 'NODES'])));
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+/** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+}
+
+/** Watch connections duplicated from a caller's node client; an Error when it has none. */
+function linksOf(client: unknown, address: string): LinkSource {
+  if (client === undefined || client === null) throw new Error(`the cluster client has no connection to node ${address} yet`);
+  const links = clientLinks(client);
+  if (links instanceof Error) throw links;
+  return links;
 }
 
 export function isNodeRedisCluster(c: unknown): c is NodeRedisClusterLike {
@@ -97,6 +128,19 @@ class NodeRedisClusterCommands implements ClusterCommands {
   }
 
   async close(): Promise<void> {}
+
+  watchSource(): ClusterNodeSource {
+    return {
+      nodes: () => listNodes(this),
+      linksFor: async address => {
+        this.check();
+        const c = this.client as NodeRedisClusterLike & { replicas?: readonly NodeRedisMasterLike[]; getMasters?: () => NodeRedisMasterLike[] };
+        const all = [...(Array.isArray(c.masters) ? c.masters : (c.getMasters?.() ?? [])), ...(Array.isArray(c.replicas) ? c.replicas : [])];
+        const node = all.find(n => `${n.host}:${n.port}` === address);
+        return linksOf(node === undefined ? undefined : await this.client.nodeClient(node), address);
+      },
+    };
+  }
 }
 
 /** A caller's ioredis Cluster. */
@@ -124,6 +168,17 @@ class IoRedisClusterCommands implements ClusterCommands {
   }
 
   async close(): Promise<void> {}
+
+  watchSource(): ClusterNodeSource {
+    return {
+      nodes: () => listNodes(this),
+      linksFor: async address => {
+        this.check();
+        const node = this.client.nodes('all').find(n => `${n.options.host ?? '127.0.0.1'}:${n.options.port ?? 6379}` === address);
+        return linksOf(node, address);
+      },
+    };
+  }
 }
 
 export function clusterCommandsFor(client: unknown): ClusterCommands {
@@ -226,6 +281,18 @@ export class OwnedClusterCommands implements ClusterCommands {
 
   async masters(): Promise<MasterCommands[]> {
     return (await this.ensure()).masters();
+  }
+
+  watchSource(): ClusterNodeSource {
+    const { username, password, connectTimeoutMs } = this.options;
+    const auth = username === undefined && password === undefined ? '' : `${encodeURIComponent(username ?? '')}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
+    return {
+      nodes: () => listNodes(this),
+      linksFor: async address => {
+        const { host, port } = splitAddress(address);
+        return urlLinks({ url: `redis://${auth}${host.includes(':') ? `[${host}]` : host}:${port}`, connectTimeoutMs });
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -275,9 +275,11 @@ export class TrackingWatch {
 
   constructor(
     private readonly source: LinkSource,
-    /** The store's key prefix: record keys are `<prefix>r:<id>`. */
+    /** The store's key prefix: record keys are `<prefix>r:<id>` (`<prefix>r:{<id>}` on a cluster). */
     prefix: string,
     listener: ChangeListener,
+    /** The record id in what follows `<prefix>r:` in a key, or null when it names none. Default: all of it. */
+    private readonly idOf: (rest: string) => string | null = rest => rest,
   ) {
     this.keyPrefix = `${prefix}r:`;
     this.notices = new NoticeReporter(listener);
@@ -358,7 +360,9 @@ export class TrackingWatch {
       const key = typeof k === 'string' ? k : Buffer.isBuffer(k) ? k.toString('utf8') : null;
       if (key === null) return this.notices.changed(null);
       // BCAST with one prefix names only keys under it.
-      if (key.startsWith(this.keyPrefix) && key.length > this.keyPrefix.length) ids.push(key.slice(this.keyPrefix.length));
+      if (!key.startsWith(this.keyPrefix) || key.length === this.keyPrefix.length) continue;
+      const id = this.idOf(key.slice(this.keyPrefix.length));
+      if (id !== null) ids.push(id);
     }
     if (ids.length > 0) this.notices.changed(ids);
   }

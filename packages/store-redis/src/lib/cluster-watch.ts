@@ -1,0 +1,188 @@
+/**
+ * Change notices for the Redis Cluster store (`watch`): one tracking watch (watch.ts: CLIENT
+ * TRACKING in broadcasting mode on a connection of its own) on every node of the cluster, masters
+ * and replicas, since each node names only the keys written on it. The set of nodes is what
+ * `CLUSTER NODES` lists, read again every HEARTBEAT_MS.
+ *
+ * Fail closed, never stale:
+ * - any node's watch down (its connection dropped, errored or stopped answering PINGs) is
+ *   `state(false)` at once; `state(true)` only when every node's watch tracks again;
+ * - the node list changing (a node joined, left, or changed role: a failover, a node added before
+ *   slots move to it) is `state(false)` at once; the watches are set up again for the new list,
+ *   then `state(true)`. A node joining holds no record until slots move to it, which takes
+ *   further commands, so a change is seen within about HEARTBEAT_MS of the cluster listing it;
+ * - `CLUSTER NODES` unanswered (no master reachable) is `state(false)` too, until it answers.
+ * Nodes the cluster marks `fail` (agreed unreachable; their slots are served elsewhere) are not
+ * watched; a node only suspected (`fail?`) still is, so the watch stays down while it cannot be
+ * reached.
+ */
+import { Backoff, NoticeReporter, type ChangeListener } from '@tessera/core/store';
+import { HEARTBEAT_MS, TrackingWatch, type LinkSource } from './watch.js';
+
+/** Where the nodes and their watch connections come from (cluster-conn.ts). */
+export interface ClusterNodeSource {
+  /** The addresses (`host:port`) of the nodes to watch now, sorted, as the cluster lists them. */
+  nodes(): Promise<string[]>;
+  /** Watch connections to one node, or why there can be none (the node is then not watched: down). */
+  linksFor(address: string): Promise<LinkSource>;
+}
+
+/**
+ * The nodes in `CLUSTER NODES` output to watch: every master and replica with an address, except
+ * those marked `fail` or still in handshake. Sorted, without duplicates.
+ */
+export function nodesToWatch(text: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 3) continue;
+    const flags = fields[2]!.split(',');
+    if (flags.includes('fail') || flags.includes('handshake') || flags.includes('noaddr')) continue;
+    const address = fields[1]!.split('@')[0]!;
+    if (address.lastIndexOf(':') <= 0) continue; // no host (`:0`): a node whose address is not known yet
+    out.add(address);
+  }
+  return [...out].sort();
+}
+
+/** `{<id>}` as the cluster store writes a record key's tail: the id, or null. */
+export function clusterIdOf(rest: string): string | null {
+  return rest.length > 2 && rest.charCodeAt(0) === 123 && rest.charCodeAt(rest.length - 1) === 125 ? rest.slice(1, -1) : null;
+}
+
+export class ClusterWatch {
+  private readonly notices: NoticeReporter;
+  /** The watches in force, by node address. */
+  private watches = new Map<string, TrackingWatch>();
+  /** Nodes whose watch is down now. */
+  private readonly down = new Set<string>();
+  /** The node list the watches were set up for (`nodes().join()`); null while they are being set up again. */
+  private list: string | null = null;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly retry = new Backoff(
+    () => this.rebuild(),
+    () => !this.notices.stopped,
+  );
+
+  constructor(
+    private readonly source: ClusterNodeSource,
+    private readonly prefix: string,
+    listener: ChangeListener,
+  ) {
+    this.notices = new NoticeReporter(listener);
+  }
+
+  /** Watches every node; resolves once each tracks, rejects when one cannot. */
+  async start(): Promise<void> {
+    const nodes = await this.source.nodes();
+    await this.build(nodes);
+    if (this.notices.stopped) return;
+    this.notices.started();
+    this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** Stops for good: no listener call after this returns. Idempotent. */
+  stop(): void {
+    this.notices.stop();
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    this.retry.cancel();
+    this.clear();
+  }
+
+  /** The node addresses watched now (tests). */
+  get addresses(): string[] {
+    return [...this.watches.keys()];
+  }
+
+  /** The watch of each node (tests: their connection names and client ids). */
+  get nodeWatches(): TrackingWatch[] {
+    return [...this.watches.values()];
+  }
+
+  private clear(): void {
+    for (const w of this.watches.values()) w.stop();
+    this.watches = new Map();
+    this.down.clear();
+    this.list = null;
+  }
+
+  /** A watch on each of `nodes`, all tracking, in force once this resolves; on failure none is. */
+  private async build(nodes: string[]): Promise<void> {
+    this.clear();
+    const made = new Map<string, TrackingWatch>();
+    try {
+      if (nodes.length === 0) throw new Error('CLUSTER NODES lists no node to watch');
+      await Promise.all(
+        nodes.map(async address => {
+          const links = await this.source.linksFor(address);
+          if (this.notices.stopped) return;
+          const w = new TrackingWatch(
+            links,
+            this.prefix,
+            {
+              changed: ids => {
+                if (this.watches.get(address) === w) this.notices.changed(ids);
+              },
+              state: up => this.nodeState(address, w, up),
+            },
+            clusterIdOf,
+          );
+          made.set(address, w);
+          await w.start();
+        }),
+      );
+    } catch (err) {
+      for (const w of made.values()) w.stop();
+      throw err;
+    }
+    if (this.notices.stopped) {
+      for (const w of made.values()) w.stop();
+      return;
+    }
+    this.watches = made;
+    this.list = nodes.join(',');
+  }
+
+  private nodeState(address: string, w: TrackingWatch, up: boolean): void {
+    if (this.watches.get(address) !== w) return;
+    if (up) this.down.delete(address);
+    else this.down.add(address);
+    this.report();
+  }
+
+  /** Up when the watches are set up for the current node list and every one of them tracks. */
+  private report(): void {
+    this.notices.state(this.list !== null && this.down.size === 0);
+  }
+
+  /** The node list again: a change (or no answer) is down at once, and the watches are set up anew. */
+  private async check(): Promise<void> {
+    if (this.checking || this.list === null || this.notices.stopped) return;
+    this.checking = true;
+    try {
+      let nodes: string[] | null;
+      try {
+        nodes = await this.source.nodes();
+      } catch {
+        nodes = null;
+      }
+      if (this.notices.stopped || this.list === null) return;
+      if (nodes !== null && nodes.join(',') === this.list) return;
+      this.clear();
+      this.report();
+      this.retry.schedule();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async rebuild(): Promise<void> {
+    const nodes = await this.source.nodes();
+    if (this.notices.stopped) return;
+    await this.build(nodes);
+    this.report();
+  }
+}
