@@ -16,6 +16,7 @@ import { HOST, missingBinary, startCluster } from '../support/redis-cluster.js';
 import { expectNoticeLatency, expectNoticeOfPut, expectOutage, fmtMs, id, latencyRecords, record, recorder, until, watchers, type WorkerSpec } from '../support/watch-latency.js';
 
 const skip = missingBinary();
+if (skip && process.env.CI) throw new Error(`the Redis Cluster watch tests are required under CI: ${skip}`);
 if (skip) console.warn(`SKIPPED: the Redis Cluster watch tests: ${skip}`);
 const cluster = skip ? undefined : await startCluster();
 const ports = cluster?.ports ?? [0, 0, 0];

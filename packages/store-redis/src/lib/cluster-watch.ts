@@ -54,7 +54,9 @@ export class ClusterWatch {
   private readonly notices: NoticeReporter;
   /** The watches in force, by node address. */
   private watches = new Map<string, TrackingWatch>();
-  /** Nodes whose watch is down now. */
+  /** The watches being set up (build), not in force yet: a drop among them counts too. */
+  private building: Map<string, TrackingWatch> | null = null;
+  /** Nodes whose watch is down now (of those in force or being set up). */
   private readonly down = new Set<string>();
   /** The node list the watches were set up for (`nodes().join()`); null while they are being set up again. */
   private list: string | null = null;
@@ -79,6 +81,7 @@ export class ClusterWatch {
     await this.build(nodes);
     if (this.notices.stopped) return;
     this.notices.started();
+    this.report(); // a node's connection may have dropped while the others were set up
     this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -113,30 +116,41 @@ export class ClusterWatch {
   private async build(nodes: string[]): Promise<void> {
     this.clear();
     const made = new Map<string, TrackingWatch>();
+    this.building = made;
+    /** Set when one node failed: the others still on their way stop as they arrive. */
+    let abandoned = false;
     try {
       if (nodes.length === 0) throw new Error('CLUSTER NODES lists no node to watch');
       await Promise.all(
         nodes.map(async address => {
           const links = await this.source.linksFor(address);
-          if (this.notices.stopped) return;
+          if (this.notices.stopped || abandoned) return;
           const w = new TrackingWatch(
             links,
             this.prefix,
             {
               changed: ids => {
-                if (this.watches.get(address) === w) this.notices.changed(ids);
+                if (this.watches.get(address) === w || this.building?.get(address) === w) this.notices.changed(ids);
               },
               state: up => this.nodeState(address, w, up),
             },
             clusterIdOf,
           );
           made.set(address, w);
-          await w.start();
+          try {
+            await w.start();
+          } finally {
+            if (abandoned) w.stop();
+          }
         }),
       );
     } catch (err) {
+      abandoned = true;
       for (const w of made.values()) w.stop();
+      this.down.clear();
       throw err;
+    } finally {
+      this.building = null;
     }
     if (this.notices.stopped) {
       for (const w of made.values()) w.stop();
@@ -147,7 +161,7 @@ export class ClusterWatch {
   }
 
   private nodeState(address: string, w: TrackingWatch, up: boolean): void {
-    if (this.watches.get(address) !== w) return;
+    if (this.watches.get(address) !== w && this.building?.get(address) !== w) return;
     if (up) this.down.delete(address);
     else this.down.add(address);
     this.report();
