@@ -85,7 +85,7 @@ import {
 import { ClusterWatch } from './lib/cluster-watch.js';
 import { clusterCommandsFor, OwnedClusterCommands, parseClusterUrl, type ClusterCommands, type MasterCommands, type RedisClusterClientLike } from './lib/cluster-conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
-import { DecodeCache, escapeGlob, expiryArg, isNoScript, reason, toArray, toStrings } from './lib/util.js';
+import { DecodeCache, escapeGlob, expiryArg, isNoScript, keepWatch, reason, toArray, toStrings } from './lib/util.js';
 import { COUNT, HIT, INIT_SECRET, type Script } from './lib/scripts.js';
 import { COUNT_REUSE, DELETE_IF, IMPORT, INDEX, PURGE, PUT, REVOKE, ROTATE, TOUCH, UNINDEX } from './lib/cluster-scripts.js';
 
@@ -684,19 +684,7 @@ export class RedisClusterStore implements TokenStore {
    * node's connection drops or the node list changes, `state(true)` once every node tracks again.
    */
   watch(listener: ChangeListener): Promise<() => Promise<void>> {
-    return this.run('watch', async () => {
-      const w = new ClusterWatch(this.cmd.watchSource(), this.prefix, listener);
-      await w.start();
-      if (this.closed) {
-        w.stop();
-        throw new StoreError('redis store is closed');
-      }
-      this.watches.add(w);
-      return async () => {
-        w.stop();
-        this.watches.delete(w);
-      };
-    });
+    return this.run('watch', () => keepWatch(new ClusterWatch(this.cmd.watchSource(), this.prefix, listener), this.watches, () => this.closed));
   }
 
   /** Stops the store and every watch; quits the connections only when the store made them (`nodes` / `url`). */

@@ -36,7 +36,7 @@ import {
 } from '@tessera/core/store';
 import { commandsFor, commandsForUrl, type Commands, type RedisClientLike } from './lib/conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
-import { DecodeCache, escapeGlob, expiryArg, isNoScript, reason, toArray, toStrings } from './lib/util.js';
+import { DecodeCache, escapeGlob, expiryArg, isNoScript, keepWatch, reason, toArray, toStrings } from './lib/util.js';
 import { resolveTls, type RedisTlsOptions } from './lib/tls.js';
 import { clientLinks, TrackingWatch, urlLinks, type LinkSource } from './lib/watch.js';
 import { CLEAN_INDEX, COUNT, COUNT_REUSE, HIT, IMPORT, INIT_SECRET, PURGE, PUT, PUT_MANY, REVOKE, ROTATE, TOUCH, type Script } from './lib/scripts.js';
@@ -404,17 +404,7 @@ export class RedisStore implements TokenStore {
   watch(listener: ChangeListener): Promise<() => Promise<void>> {
     return this.run('watch', async () => {
       if (this.links instanceof Error) throw this.links;
-      const w = new TrackingWatch(this.links, this.prefix, listener);
-      await w.start();
-      if (this.closed) {
-        w.stop();
-        throw new StoreError('redis store is closed');
-      }
-      this.watches.add(w);
-      return async () => {
-        w.stop();
-        this.watches.delete(w);
-      };
+      return keepWatch(new TrackingWatch(this.links, this.prefix, listener), this.watches, () => this.closed);
     });
   }
 

@@ -1,5 +1,5 @@
 /** Helpers the single-node and the cluster store share. */
-import { freezeRecord, type TokenRecord } from '@tessera/core/store';
+import { freezeRecord, StoreError, type TokenRecord } from '@tessera/core/store';
 import { decodeRecord } from './codec.js';
 import { NotConnectedError } from './conn.js';
 
@@ -62,4 +62,21 @@ export class DecodeCache {
   last(id: string): TokenRecord | null {
     return this.decoded.get(id)?.rec ?? null;
   }
+}
+
+/**
+ * A store's `watch()` once its watch is made: starts it, keeps it in `watches` (stopped by the
+ * store's `close()`) and resolves the function that stops it alone.
+ */
+export async function keepWatch<W extends { start(): Promise<void>; stop(): void }>(w: W, watches: Set<W>, closed: () => boolean): Promise<() => Promise<void>> {
+  await w.start();
+  if (closed()) {
+    w.stop();
+    throw new StoreError('redis store is closed');
+  }
+  watches.add(w);
+  return async () => {
+    w.stop();
+    watches.delete(w);
+  };
 }
