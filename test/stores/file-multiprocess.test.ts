@@ -1,7 +1,10 @@
 /**
  * Two Node processes share one file-store directory (a shared volume) and race `rotate` on the
  * same id: the O_EXCL record lock must make exactly one call win across both processes,
- * `initSecret` must agree, and concurrent `hit`s of one counter must each count once. The children run the built package (dist/), so `tsc -b` runs first.
+ * `initSecret` must agree, concurrent `hit`s of one counter must each count once, and concurrent
+ * `countReuse` calls (counted together per process: one lock and one synced write for the calls
+ * that waited together) must count exactly up to the limit across both. The children run the
+ * built package (dist/), so `tsc -b` runs first.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +37,9 @@ for await (const line of createInterface({ input: process.stdin })) {
   } else if (cmd.op === 'hit') {
     const counts = await Promise.all(Array.from({ length: Number(count) }, () => store.hit(cmd.key, 60, cmd.now).then(r => r.count, e => 'error:' + (e.code ?? e.message))));
     reply({ counts });
+  } else if (cmd.op === 'reuse') {
+    const counted = await Promise.all(Array.from({ length: Number(count) }, () => store.countReuse(cmd.id, cmd.limit).then(r => r, e => 'error:' + (e.code ?? e.message))));
+    reply({ counted });
   } else if (cmd.op === 'secret') {
     const got = await Promise.all([store.initSecret(name + '-a-' + cmd.salt), store.initSecret(name + '-b-' + cmd.salt)]);
     reply({ secret: got });
@@ -125,6 +131,18 @@ describe('file store across processes', () => {
     const counts = (await Promise.all(children.map(c => c.next()))).flatMap(r => r.counts as number[]);
     expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 2 * PER_PROCESS }, (_, i) => i + 1));
     expect(await store.hit(key, 60, now, 0)).toEqual({ count: 2 * PER_PROCESS, resetAt: now + 60 });
+
+    // Reuse counts: 2 x PER_PROCESS concurrent countReuse calls from both processes, limit 70: exactly 70 counted (3 rounds).
+    for (let round = 0; round < 3; round++) {
+      const r: TokenRecord = { id: `reuse_${round}_${now}`, kind: 'refresh', subject: 'u1', family: 'fam_reuse', createdAt: now, lastSeenAt: now, expiresAt: now + 3600, revokedAt: null, rotatedAt: now, replacedBy: 'next', reuseCount: round * 10 };
+      await store.put(r);
+      for (const c of children) c.proc.stdin.write(JSON.stringify({ op: 'reuse', id: r.id, limit: 70 }) + '\n');
+      const replies = await Promise.all(children.map(c => c.next()));
+      const counted = replies.flatMap(x => x.counted as unknown[]);
+      expect({ round, counted: counted.filter(x => x === true).length, refused: counted.filter(x => x === false).length }).toEqual({ round, counted: 70 - round * 10, refused: 2 * PER_PROCESS - (70 - round * 10) });
+      expect(counted.filter(x => x !== true && x !== false)).toEqual([]); // no call failed
+      expect((await store.get(r.id))?.reuseCount).toBe(70);
+    }
 
     for (const c of children) c.proc.stdin.end(JSON.stringify({ op: 'exit' }) + '\n');
     await store.close();

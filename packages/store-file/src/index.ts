@@ -134,6 +134,8 @@ export class FileStore implements TokenStore {
   private readonly fsync: boolean;
   private readonly index: RecordIndex;
   private readonly locks: LockOptions;
+  /** countReuse calls of one record waiting for its lock together, by id and limit (see countReuse). */
+  private readonly reuseBatches = new Map<string, { asked: number; granted: Promise<number> }>();
   private readonly schedule: PurgeSchedule;
   private ready: Promise<void> | undefined;
   /** Whether the directory's indexes are complete (layout 2); until then subject and family lookups scan the directory. */
@@ -311,8 +313,8 @@ export class FileStore implements TokenStore {
   }
 
   /** Exclusive per-record (or per-counter) lock across processes; a dead holder's unfinished rotation is undone first (lib/lock.ts). */
-  private async withLock<T>(id: string, fn: (held: Held) => Promise<T>): Promise<T> {
-    return (await lockFile(this.locks, id, fn, intent => this.rollBack(intent))) as T;
+  private async withLock<T>(id: string, fn: (held: Held) => Promise<T>, meanwhile?: () => Promise<{ value: T } | undefined>): Promise<T> {
+    return (await lockFile(this.locks, id, fn, intent => this.rollBack(intent), true, meanwhile)) as T;
   }
 
   /**
@@ -349,55 +351,97 @@ export class FileStore implements TokenStore {
 
   touch(id: string, lastSeenAt: number, expiresAt?: number | null): Promise<boolean> {
     if (!ID_RE.test(id)) return Promise.resolve(false);
+    const ended = (rec: TokenRecord): boolean => rec.revokedAt !== null || (rec.expiresAt !== null && rec.expiresAt <= lastSeenAt);
     return this.io('touch', () =>
-      this.withLock(id, async () => {
-        const rec = await this.read(id);
-        if (!rec || rec.revokedAt !== null || (rec.expiresAt !== null && rec.expiresAt <= lastSeenAt)) return false;
-        rec.lastSeenAt = Math.max(rec.lastSeenAt, lastSeenAt);
-        if (expiresAt !== undefined) rec.expiresAt = expiresAt;
-        // Not synced: losing this update to a power loss only loses activity (the old state is whole and stricter).
-        await this.write(rec, 'lazy');
-        return true;
-      }),
+      this.withLock(
+        id,
+        async () => {
+          const rec = await this.read(id);
+          if (!rec || ended(rec)) return false;
+          rec.lastSeenAt = Math.max(rec.lastSeenAt, lastSeenAt);
+          if (expiresAt !== undefined) rec.expiresAt = expiresAt;
+          // Not synced: losing this update to a power loss only loses activity (the old state is whole and stricter).
+          await this.write(rec, 'lazy');
+          return true;
+        },
+        // Waiting on another writer of the record: an ended record stays ended, and one a concurrent
+        // touch already brought to these times needs no write (the refreshes of many tabs at once).
+        async () => {
+          const rec = await this.read(id);
+          if (!rec || ended(rec)) return { value: false };
+          return rec.lastSeenAt >= lastSeenAt && (expiresAt === undefined || rec.expiresAt === expiresAt) ? { value: true } : undefined;
+        },
+      ),
     );
   }
 
   rotate(usedId: string, next: TokenRecord, now: number): Promise<RotateResult> {
     if (!ID_RE.test(usedId)) return Promise.resolve({ status: 'conflict', current: null });
+    /** The conflict `used` makes, or null when it can still be rotated. */
+    const lost = (used: TokenRecord | null): RotateResult | null =>
+      used === null || !isLive(used, now) || used.rotatedAt != null ? { status: 'conflict', current: used } : null;
     return this.io('rotate', () =>
-      this.withLock(usedId, async (held): Promise<RotateResult> => {
-        const used = await this.read(usedId);
-        if (used === null || !isLive(used, now) || used.rotatedAt != null) return { status: 'conflict', current: used };
-        if (!ID_RE.test(next.id)) throw new StoreError('file store: record id must be base64url');
-        // The intent first: if this process dies before the used record is marked, whoever takes
-        // this lock over removes the successor (rollBack), so the family keeps one head.
-        await held.intend({ op: 'rotate', used: usedId, next: next.id, s: keyHash(next.subject), f: keyHash(next.family) });
-        try {
-          // The successor before the mark: the used token is never marked rotated towards a
-          // successor that does not exist (a client retrying within grace gets that successor).
-          await this.withLock(next.id, () => this.save(next));
-          await this.write({ ...used, rotatedAt: now, replacedBy: next.id, reuseCount: 0 }, 'durable');
-        } catch (err) {
-          await this.rollBack({ op: 'rotate', used: usedId, next: next.id, s: keyHash(next.subject), f: keyHash(next.family) }).catch(() => {});
-          throw err;
-        }
-        return { status: 'rotated' };
-      }),
+      this.withLock(
+        usedId,
+        async (held): Promise<RotateResult> => {
+          const used = await this.read(usedId);
+          if (used === null || lost(used) !== null) return lost(used)!;
+          if (!ID_RE.test(next.id)) throw new StoreError('file store: record id must be base64url');
+          // The intent first: if this process dies before the used record is marked, whoever takes
+          // this lock over removes the successor (rollBack), so the family keeps one head.
+          await held.intend({ op: 'rotate', used: usedId, next: next.id, s: keyHash(next.subject), f: keyHash(next.family) });
+          try {
+            // The successor before the mark: the used token is never marked rotated towards a
+            // successor that does not exist (a client retrying within grace gets that successor).
+            await this.withLock(next.id, () => this.save(next));
+            await this.write({ ...used, rotatedAt: now, replacedBy: next.id, reuseCount: 0 }, 'durable');
+          } catch (err) {
+            await this.rollBack({ op: 'rotate', used: usedId, next: next.id, s: keyHash(next.subject), f: keyHash(next.family) }).catch(() => {});
+            throw err;
+          }
+          return { status: 'rotated' };
+        },
+        // Waiting on another rotation of the same record: once it has marked the record, this one
+        // has lost, and need not queue for the lock to learn it (many tabs refreshing at once).
+        async () => {
+          const conflict = lost(await this.read(usedId));
+          return conflict === null ? undefined : { value: conflict };
+        },
+      ),
     );
   }
 
+  /**
+   * Counts a reuse under the record's lock with a synced write. The calls of this process waiting
+   * for the lock together are counted together: one lock and one synced write for all of them (the
+   * first `limit - count` asked get true), not one each in turn (50 tabs refreshing within grace at
+   * once took 50 synced writes in a row, past the store timeout on a slow disk).
+   */
   countReuse(id: string, limit: number): Promise<boolean> {
     if (!ID_RE.test(id)) return Promise.resolve(false);
-    return this.io('countReuse', () =>
-      this.withLock(id, async () => {
-        const rec = await this.read(id);
-        const count = rec?.reuseCount ?? 0;
-        if (rec === null || count >= limit) return false;
-        // Synced: a count lost to a power loss would allow one more reuse than maxReuse.
-        await this.write({ ...rec, reuseCount: count + 1 }, 'durable');
-        return true;
-      }),
-    );
+    return this.io('countReuse', async () => {
+      const key = `${id}\0${limit}`;
+      let batch = this.reuseBatches.get(key);
+      if (batch === undefined) {
+        const b: { asked: number; granted: Promise<number> } = { asked: 0, granted: Promise.resolve(0) };
+        b.granted = this.withLock(id, async () => {
+          // Closed: calls from now on wait for the next lock.
+          if (this.reuseBatches.get(key) === b) this.reuseBatches.delete(key);
+          const rec = await this.read(id);
+          const count = rec?.reuseCount ?? 0;
+          const granted = rec === null ? 0 : Math.max(0, Math.min(b.asked, limit - count));
+          // Synced: a count lost to a power loss would allow more reuses than maxReuse.
+          if (granted > 0) await this.write({ ...rec!, reuseCount: count + granted }, 'durable');
+          return granted;
+        }).finally(() => {
+          if (this.reuseBatches.get(key) === b) this.reuseBatches.delete(key);
+        });
+        this.reuseBatches.set(key, b);
+        batch = b;
+      }
+      const slot = batch.asked++;
+      return slot < (await batch.granted);
+    });
   }
 
   /**

@@ -159,9 +159,18 @@ class Creator {
  * while a live holder has it, up to `timeoutMs` (then StoreError). A lock whose holder died on this
  * host is taken over at once; one from another host, or unreadable, after `staleMs`; a dead
  * holder's intent is handed to `recover` first. With `wait: false`, returns undefined instead of
- * waiting for a live holder.
+ * waiting for a live holder. `meanwhile`, while a live holder has the lock, is asked before each
+ * wait whether the call still needs it: a `{ value }` it gives is returned without the lock (a
+ * rotation another caller has already made, read from the record, which is only ever replaced whole).
  */
-export async function withLock<T>(o: LockOptions, name: string, fn: (held: Held) => Promise<T>, recover: Recover, wait = true): Promise<T | undefined> {
+export async function withLock<T>(
+  o: LockOptions,
+  name: string,
+  fn: (held: Held) => Promise<T>,
+  recover: Recover,
+  wait = true,
+  meanwhile?: () => Promise<{ value: T } | undefined>,
+): Promise<T | undefined> {
   const path = join(o.dir, `${name}.lock`);
   const owner: Owner = { h: HOST, p: process.pid, t: randomBytes(9).toString('base64url') };
   const deadline = Date.now() + o.timeoutMs;
@@ -177,6 +186,8 @@ export async function withLock<T>(o: LockOptions, name: string, fn: (held: Held)
         break;
       }
       if (!wait) return undefined;
+      const settled = await meanwhile?.();
+      if (settled !== undefined) return settled.value;
       if (Date.now() > deadline) throw new StoreError(`file store: record lock busy for ${o.timeoutMs} ms`);
       await new Promise(r => setTimeout(r, delay));
       delay = Math.min(delay * 2, 20);
