@@ -191,4 +191,71 @@ describeIf('redis cluster store watch: topology', () => {
       await writer.close();
     }
   }, 60_000);
+
+  it('a replica added, then promoted by a failover: down and up each time, the replica watched; writes on the promoted master are notified', async () => {
+    const p = prefix();
+    const store = new RedisClusterStore({ url: url(p) });
+    const writer = new RedisClusterStore({ url: url(p) });
+    const rec = recorder();
+    const stop = await store.watch(rec.listener);
+    const admins = await Promise.all(ports.map(nodeClient));
+    try {
+      const w = (store as unknown as Record<symbol, () => Array<{ addresses: string[] }>>)[WATCHES]!()[0]!;
+      const now = Math.floor(Date.now() / 1000);
+      // A record on the first master, whose replica this will be.
+      const masterId = String(await admins[0]!.sendCommand(['CLUSTER', 'MYID']));
+      let r = record({ id: id('ses'), kind: 'session' }, now);
+      for (let tries = 0; tries < 200; tries++) {
+        r = record({ id: id('ses'), kind: 'session' }, now);
+        const slot = String(await admins[0]!.sendCommand(['CLUSTER', 'KEYSLOT', `${p}r:{${r.id}}`]));
+        const mine = String(await admins[0]!.sendCommand(['CLUSTER', 'NODES']))
+          .split('\n')
+          .find(l => l.includes('myself'))!
+          .split(' ')
+          .slice(8)
+          .some(range => {
+            const [a, z = a] = range.split('-').map(Number);
+            return Number(slot) >= a! && Number(slot) <= z!;
+          });
+        if (mine) break;
+      }
+      await writer.put(r);
+
+      const port = await cluster!.addNode();
+      const replica = await nodeClient(port);
+      try {
+        await until('the new node to know the master', async () => String(await replica.sendCommand(['CLUSTER', 'NODES'])).includes(masterId) || undefined, 10_000, 50);
+        let states = rec.states.length;
+        await replica.sendCommand(['CLUSTER', 'REPLICATE', masterId]);
+        await until('the watch up with the replica watched', () => w.addresses.includes(`${HOST}:${port}`) && rec.states.at(-1)?.up === true && rec.states.length > states, 10_000, 20);
+        await until('the replica in sync', async () => String(await replica.sendCommand(['INFO', 'replication'])).includes('master_link_status:up') || undefined, 10_000, 50);
+
+        // The failover: the replica becomes the master of those slots, the old master its replica.
+        states = rec.states.length;
+        await replica.sendCommand(['CLUSTER', 'FAILOVER']);
+        await until('the replica promoted', async () => String(await replica.sendCommand(['ROLE'])).startsWith('master') || undefined, 10_000, 50);
+        const down = await until('state(false) after the failover', () => rec.states.slice(states).find(x => !x.up), 5000, 20);
+        const up = await until('state(true) after the failover', () => rec.states.slice(states).find(x => x.up && x.at > down.at), 5000, 20);
+        console.log(`redis cluster store watch: failover -> state(true) again ${fmtMs(up.at - down.at)} after state(false)`);
+
+        // A revocation now lands on the promoted master: notified.
+        const from = rec.notices.length;
+        await until('the revocation on the promoted master', async () => {
+          try {
+            return (await writer.revoke({ id: r.id }, now)) === 1 || undefined;
+          } catch {
+            return undefined; // the writer's client still learning who the master is
+          }
+        }, 10_000, 100);
+        await until('the notice of the revocation', () => rec.covered([r.id], from), 2000);
+      } finally {
+        await replica.close();
+      }
+    } finally {
+      await stop();
+      await store.close();
+      await writer.close();
+      for (const a of admins) await a.close();
+    }
+  }, 60_000);
 });

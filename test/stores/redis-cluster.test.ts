@@ -438,7 +438,13 @@ describe('redis cluster store: options and failures (no cluster needed)', () => 
       '',
     ].join('\n');
     // fail? (only suspected) stays watched: the watch then stays down while it cannot be reached.
-    expect(nodesToWatch(text)).toEqual(['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003', '127.0.0.1:7004', '::1:7008']);
+    expect(nodesToWatch(text)).toEqual([
+      { address: '127.0.0.1:7001', role: 'master' },
+      { address: '127.0.0.1:7002', role: 'master' },
+      { address: '127.0.0.1:7003', role: 'master' },
+      { address: '127.0.0.1:7004', role: 'replica' },
+      { address: '::1:7008', role: 'master' },
+    ]);
     expect(nodesToWatch('')).toEqual([]);
     // The record id inside a cluster record key's hash tag; anything else names no record.
     expect(clusterIdOf('{ses_abc}')).toBe('ses_abc');

@@ -7,7 +7,7 @@
 import { ConfigError } from '@tessera/core';
 import { createCluster } from 'redis';
 import { NotConnectedError } from './conn.js';
-import { nodesToWatch, type ClusterNodeSource } from './cluster-watch.js';
+import { nodesToWatch, type ClusterNode, type ClusterNodeSource } from './cluster-watch.js';
 import { clientLinks, urlLinks, type LinkSource } from './watch.js';
 
 /** A master of a node-redis cluster, as listed by `cluster.masters`. */
@@ -54,7 +54,7 @@ export interface ClusterCommands {
 }
 
 /** The nodes to watch, from `CLUSTER NODES` on the first master that answers. */
-async function listNodes(layer: ClusterCommands): Promise<string[]> {
+async function listNodes(layer: ClusterCommands): Promise<ClusterNode[]> {
   let last: unknown = new Error('no master to ask');
   for (const m of await layer.masters()) {
     try {

@@ -7,10 +7,11 @@
  * Fail closed, never stale:
  * - any node's watch down (its connection dropped, errored or stopped answering PINGs) is
  *   `state(false)` at once; `state(true)` only when every node's watch tracks again;
- * - the node list changing (a node joined, left, or changed role: a failover, a node added before
- *   slots move to it) is `state(false)` at once; the watches are set up again for the new list,
- *   then `state(true)`. A node joining holds no record until slots move to it, which takes
- *   further commands, so a change is seen within about HEARTBEAT_MS of the cluster listing it;
+ * - the node list changing (a node joined or left, a failover swapped a master and a replica) is
+ *   `state(false)` at once; the watches are set up again for the new list, then `state(true)`.
+ *   Every listed node is watched whatever its role, so a role change alone misses nothing (this is
+ *   caution); a node joining holds no record until slots move to it, which takes further commands,
+ *   so a change is seen within about HEARTBEAT_MS of the cluster listing it, before it matters;
  * - `CLUSTER NODES` unanswered (no master reachable) is `state(false)` too, until it answers.
  * Nodes the cluster marks `fail` (agreed unreachable; their slots are served elsewhere) are not
  * watched; a node only suspected (`fail?`) still is, so the watch stays down while it cannot be
@@ -21,18 +22,24 @@ import { HEARTBEAT_MS, TrackingWatch, type LinkSource } from './watch.js';
 
 /** Where the nodes and their watch connections come from (cluster-conn.ts). */
 export interface ClusterNodeSource {
-  /** The addresses (`host:port`) of the nodes to watch now, sorted, as the cluster lists them. */
-  nodes(): Promise<string[]>;
+  /** The nodes to watch now, as the cluster lists them (`nodesToWatch`). */
+  nodes(): Promise<ClusterNode[]>;
   /** Watch connections to one node, or why there can be none (the node is then not watched: down). */
   linksFor(address: string): Promise<LinkSource>;
 }
 
+/** A node to watch: its address (`host:port`) and role. */
+export interface ClusterNode {
+  address: string;
+  role: 'master' | 'replica';
+}
+
 /**
  * The nodes in `CLUSTER NODES` output to watch: every master and replica with an address, except
- * those marked `fail` or still in handshake. Sorted, without duplicates.
+ * those marked `fail` or still in handshake. Sorted by address, one entry per address.
  */
-export function nodesToWatch(text: string): string[] {
-  const out = new Set<string>();
+export function nodesToWatch(text: string): ClusterNode[] {
+  const out = new Map<string, ClusterNode>();
   for (const line of text.split('\n')) {
     const fields = line.trim().split(' ');
     if (fields.length < 3) continue;
@@ -40,9 +47,14 @@ export function nodesToWatch(text: string): string[] {
     if (flags.includes('fail') || flags.includes('handshake') || flags.includes('noaddr')) continue;
     const address = fields[1]!.split('@')[0]!;
     if (address.lastIndexOf(':') <= 0) continue; // no host (`:0`): a node whose address is not known yet
-    out.add(address);
+    out.set(address, { address, role: flags.includes('master') ? 'master' : 'replica' });
   }
-  return [...out].sort();
+  return [...out.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+}
+
+/** What the watches were set up for: a change of any node's address or role is a new list. */
+function listOf(nodes: readonly ClusterNode[]): string {
+  return nodes.map(n => `${n.address} ${n.role}`).join(',');
 }
 
 /** `{<id>}` as the cluster store writes a record key's tail: the id, or null. */
@@ -58,7 +70,7 @@ export class ClusterWatch {
   private building: Map<string, TrackingWatch> | null = null;
   /** Nodes whose watch is down now (of those in force or being set up). */
   private readonly down = new Set<string>();
-  /** The node list the watches were set up for (`nodes().join()`); null while they are being set up again. */
+  /** The node list the watches were set up for (`listOf`); null while they are being set up again. */
   private list: string | null = null;
   private heartbeat: NodeJS.Timeout | undefined;
   private checking = false;
@@ -113,7 +125,7 @@ export class ClusterWatch {
   }
 
   /** A watch on each of `nodes`, all tracking, in force once this resolves; on failure none is. */
-  private async build(nodes: string[]): Promise<void> {
+  private async build(nodes: ClusterNode[]): Promise<void> {
     this.clear();
     const made = new Map<string, TrackingWatch>();
     this.building = made;
@@ -122,7 +134,7 @@ export class ClusterWatch {
     try {
       if (nodes.length === 0) throw new Error('CLUSTER NODES lists no node to watch');
       await Promise.all(
-        nodes.map(async address => {
+        nodes.map(async ({ address }) => {
           const links = await this.source.linksFor(address);
           if (this.notices.stopped || abandoned) return;
           const w = new TrackingWatch(
@@ -157,7 +169,7 @@ export class ClusterWatch {
       return;
     }
     this.watches = made;
-    this.list = nodes.join(',');
+    this.list = listOf(nodes);
   }
 
   private nodeState(address: string, w: TrackingWatch, up: boolean): void {
@@ -177,14 +189,14 @@ export class ClusterWatch {
     if (this.checking || this.list === null || this.notices.stopped) return;
     this.checking = true;
     try {
-      let nodes: string[] | null;
+      let nodes: ClusterNode[] | null;
       try {
         nodes = await this.source.nodes();
       } catch {
         nodes = null;
       }
       if (this.notices.stopped || this.list === null) return;
-      if (nodes !== null && nodes.join(',') === this.list) return;
+      if (nodes !== null && listOf(nodes) === this.list) return;
       this.clear();
       this.report();
       this.retry.schedule();
