@@ -4,7 +4,8 @@
  * `node bench/invalidation.mjs`): how fast a revocation made on one server is refused by another,
  * end to end over HTTP, per store, and what the record cache saves.
  *
- * Per store (file, Redis, PostgreSQL, DynamoDB on a local dynalite), two Express example servers
+ * Per store (file, Redis, a Redis Cluster of three masters this bench starts from the installed
+ * redis-server, PostgreSQL, DynamoDB on a local dynalite), two Express example servers
  * (examples/express/server.js, separate processes, 127.0.0.1 only) on the same store and secret:
  *
  * 1. Rounds (BENCH_INVALIDATION_ROUNDS, default 200): bob logs in on A; three GET /api/me on B
@@ -18,7 +19,7 @@
  * 2. Store operations per request on B (cache on, then off): OPS_REQUESTS sequential GET /api/me
  *    on B with a warm session, counting what reached the store: file store: files opened under
  *    its directory (strace -e openat on B); Redis: commands naming the bench's key prefix
- *    (MONITOR, script-internal calls not counted); PostgreSQL: scans of the bench's table
+ *    (MONITOR, on every master of the cluster, script-internal calls not counted); PostgreSQL: scans of the bench's table
  *    (pg_stat_user_tables, once the statistics have settled: 11 s of quiet before and after);
  *    DynamoDB: HTTP requests to dynalite.
  *    "from cache" = 1 - (per request with the cache) / (per request without).
@@ -30,9 +31,9 @@
  * Target (issue 13): p99 <= 50 ms per store. DynamoDB has no change notices; with
  * recordCacheMaxStale unset it is read on every request, which the figures show.
  * A store whose service is absent is skipped with the reason. Everything is deleted afterwards
- * (temp directory, Redis keys under a unique prefix, PostgreSQL tables and notify function,
+ * (temp directory, Redis keys under a unique prefix, the Redis Cluster, PostgreSQL tables and notify function,
  * dynalite runs in memory). Env: BENCH_INVALIDATION_ROUNDS (200), BENCH_INVALIDATION_DURATION (3),
- * BENCH_INVALIDATION_CONNECTIONS (20), BENCH_INVALIDATION_STORES (file,redis,postgres,dynamodb),
+ * BENCH_INVALIDATION_CONNECTIONS (20), BENCH_INVALIDATION_STORES (file,redis,redis-cluster,postgres,dynamodb),
  * BENCH_REDIS_URL, BENCH_POSTGRES_URL (loopback only).
  */
 import { spawn } from 'node:child_process';
@@ -44,6 +45,7 @@ import { connect as netConnect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startRedisCluster } from './redis-cluster.mjs';
 import { deleteByPrefix, redisProblem } from './redis-util.mjs';
 import { assertLoopback } from './scenarios.mjs';
 import { Skip, envNumber, firstLine, freePort, postgresPool, quantile, redact, withTimeout } from './util.mjs';
@@ -54,7 +56,7 @@ const ROOT = resolve(HERE, '..');
 const ROUNDS = envNumber('BENCH_INVALIDATION_ROUNDS', 200, { min: 1, integer: true });
 const DURATION = envNumber('BENCH_INVALIDATION_DURATION', 3, { min: 1, integer: true });
 const CONNECTIONS = envNumber('BENCH_INVALIDATION_CONNECTIONS', 20, { min: 1, integer: true });
-const ALL_STORES = ['file', 'redis', 'postgres', 'dynamodb'];
+const ALL_STORES = ['file', 'redis', 'redis-cluster', 'postgres', 'dynamodb'];
 function loopbackUrl(name, def) {
   const url = process.env[name] || def;
   try {
@@ -322,6 +324,21 @@ async function countRedisCommands(url, prefix, fn) {
   }
 }
 
+/** countRedisCommands summed over several servers (a MONITOR on each, around `fn`). */
+async function countRedisCommandsOn(urls, prefix, fn) {
+  if (urls.length === 0) {
+    await fn();
+    return { n: 0 };
+  }
+  let inner;
+  const outer = await countRedisCommands(urls[0], prefix, async () => {
+    inner = await countRedisCommandsOn(urls.slice(1), prefix, fn);
+  });
+  if (outer.skip) return outer;
+  if (inner.skip) return inner;
+  return { n: outer.n + inner.n };
+}
+
 /**
  * Scans (sequential + index) of `table` by every backend, once PostgreSQL's cumulative statistics
  * have settled: a backend flushes its counts when idle, at most once a second, and when the flush
@@ -434,6 +451,18 @@ const STORES = {
       async cleanup() {
         return `deleted ${await deleteByPrefix(REDIS, prefix)} keys under ${prefix}`;
       },
+    };
+  },
+
+  async 'redis-cluster'() {
+    const cluster = await startRedisCluster();
+    const prefix = `benchinval:${RUN_ID}:`;
+    return {
+      label: 'Redis Cluster (3 masters)',
+      url: cluster.url(prefix),
+      countWhat: 'commands',
+      count: (_b, fn) => countRedisCommandsOn(cluster.ports.map(port => `redis://127.0.0.1:${port}`), prefix, fn),
+      cleanup: () => cluster.stop(),
     };
   },
 
