@@ -92,8 +92,13 @@ export class ClusterWatch {
     const nodes = await this.source.nodes();
     await this.build(nodes);
     if (this.notices.stopped) return;
+    if (this.down.size > 0) {
+      // A node's connection dropped while the others were set up: watch() resolving would say up.
+      const which = [...this.down].join(', ');
+      this.clear();
+      throw new Error(`the watch connection to ${which} dropped while the others were set up`);
+    }
     this.notices.started();
-    this.report(); // a node's connection may have dropped while the others were set up
     this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
