@@ -56,6 +56,39 @@ async function nodeClient(port: number) {
 
 const b = watchers('tessera-cwatch-');
 
+/** Whether the node `admin` is connected to serves `slot` (its own line of CLUSTER NODES). */
+async function ownsSlot(admin: Awaited<ReturnType<typeof nodeClient>>, slot: number): Promise<boolean> {
+  return String(await admin.sendCommand(['CLUSTER', 'NODES']))
+    .split('\n')
+    .find(l => l.includes('myself'))!
+    .split(' ')
+    .slice(8)
+    .some(range => {
+      const [a, z = a] = range.split('-').map(Number);
+      return slot >= a! && slot <= z!;
+    });
+}
+
+/** A store watching prefix `p` (its watch and what it heard), and another writing under it. */
+async function watching(p: string) {
+  const store = new RedisClusterStore({ url: url(p) });
+  const writer = new RedisClusterStore({ url: url(p) });
+  const rec = recorder();
+  const stop = await store.watch(rec.listener);
+  const w = (store as unknown as Record<symbol, () => Array<{ addresses: string[] }>>)[WATCHES]!()[0]!;
+  return {
+    store,
+    writer,
+    rec,
+    w,
+    async close() {
+      await stop();
+      await store.close();
+      await writer.close();
+    },
+  };
+}
+
 afterAll(async () => {
   b.cleanup();
   await cluster?.stop(); // the whole cluster goes, this run's keys with it
@@ -103,12 +136,8 @@ describeIf('redis cluster store watch: two processes', () => {
 describeIf('redis cluster store watch: topology', () => {
   it('a node joining is down, then up with the node watched; records in a slot moved to it are notified', async () => {
     const p = prefix();
-    const store = new RedisClusterStore({ url: url(p) });
-    const writer = new RedisClusterStore({ url: url(p) });
-    const rec = recorder();
-    const stop = await store.watch(rec.listener);
+    const { writer, rec, w, close } = await watching(p);
     try {
-      const w = (store as unknown as Record<symbol, () => Array<{ addresses: string[] }>>)[WATCHES]!()[0]!;
       expect(w.addresses.length).toBe(3);
       const states = rec.states.length;
       const port = await cluster!.addNode();
@@ -127,18 +156,7 @@ describeIf('redis cluster store watch: topology', () => {
         const freshId = String(await fresh.sendCommand(['CLUSTER', 'MYID']));
         /** The index of the master owning `slot`. */
         const ownerOf = async (slot: number) => {
-          for (let i = 0; i < admins.length; i++) {
-            const mine = String(await admins[i]!.sendCommand(['CLUSTER', 'NODES']))
-              .split('\n')
-              .find(l => l.includes('myself'))!
-              .split(' ')
-              .slice(8)
-              .some(range => {
-                const [a, z = a] = range.split('-').map(Number);
-                return slot >= a! && slot <= z!;
-              });
-            if (mine) return i;
-          }
+          for (let i = 0; i < admins.length; i++) if (await ownsSlot(admins[i]!, slot)) return i;
           return -1;
         };
         // A record whose slot holds no key yet (nothing to migrate: the slot just changes hands).
@@ -186,38 +204,23 @@ describeIf('redis cluster store watch: topology', () => {
         for (const a of admins) await a.close();
       }
     } finally {
-      await stop();
-      await store.close();
-      await writer.close();
+      await close();
     }
   }, 60_000);
 
   it('a replica added, then promoted by a failover: down and up each time, the replica watched; writes on the promoted master are notified', async () => {
     const p = prefix();
-    const store = new RedisClusterStore({ url: url(p) });
-    const writer = new RedisClusterStore({ url: url(p) });
-    const rec = recorder();
-    const stop = await store.watch(rec.listener);
+    const { writer, rec, w, close } = await watching(p);
     const admins = await Promise.all(ports.map(nodeClient));
     try {
-      const w = (store as unknown as Record<symbol, () => Array<{ addresses: string[] }>>)[WATCHES]!()[0]!;
       const now = Math.floor(Date.now() / 1000);
       // A record on the first master, whose replica this will be.
       const masterId = String(await admins[0]!.sendCommand(['CLUSTER', 'MYID']));
       let r = record({ id: id('ses'), kind: 'session' }, now);
       for (let tries = 0; tries < 200; tries++) {
         r = record({ id: id('ses'), kind: 'session' }, now);
-        const slot = String(await admins[0]!.sendCommand(['CLUSTER', 'KEYSLOT', `${p}r:{${r.id}}`]));
-        const mine = String(await admins[0]!.sendCommand(['CLUSTER', 'NODES']))
-          .split('\n')
-          .find(l => l.includes('myself'))!
-          .split(' ')
-          .slice(8)
-          .some(range => {
-            const [a, z = a] = range.split('-').map(Number);
-            return Number(slot) >= a! && Number(slot) <= z!;
-          });
-        if (mine) break;
+        const slot = Number(await admins[0]!.sendCommand(['CLUSTER', 'KEYSLOT', `${p}r:{${r.id}}`]));
+        if (await ownsSlot(admins[0]!, slot)) break;
       }
       await writer.put(r);
 
@@ -252,9 +255,7 @@ describeIf('redis cluster store watch: topology', () => {
         await replica.close();
       }
     } finally {
-      await stop();
-      await store.close();
-      await writer.close();
+      await close();
       for (const a of admins) await a.close();
     }
   }, 60_000);
