@@ -48,7 +48,7 @@ import { fileURLToPath } from 'node:url';
 import { startRedisCluster } from './redis-cluster.mjs';
 import { deleteByPrefix, redisProblem } from './redis-util.mjs';
 import { assertLoopback } from './scenarios.mjs';
-import { Skip, envNumber, firstLine, freePort, postgresPool, quantile, redact, withTimeout } from './util.mjs';
+import { Skip, envNumber, firstLine, freePort, postgresPool, quantile, redact, withTimeout, storesFromEnv } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -625,20 +625,13 @@ export async function runInvalidation() {
     console.error(`not built: ${missing.map(p => `@tessera/${p}`).join(', ')}. Run \`npx tsc -b\` at the repository root first.`);
     return false;
   }
-  const wanted = (process.env.BENCH_INVALIDATION_STORES || ALL_STORES.join(','))
-    .split(',')
-    .map(s => s.trim().toLowerCase())
-    .filter(Boolean);
-  const unknown = wanted.filter(s => !ALL_STORES.includes(s));
-  if (unknown.length) {
-    console.error(`BENCH_INVALIDATION_STORES: unknown ${unknown.join(', ')} (known: ${ALL_STORES.join(', ')})`);
-    return false;
-  }
+  const stores = storesFromEnv('BENCH_INVALIDATION_STORES', ALL_STORES);
+  if (stores === null) return false;
   const load0 = loadavg();
   console.log(`Invalidation across two servers (Express example, separate processes, 127.0.0.1): ${ROUNDS} rounds per store, req/s ${DURATION} s x ${CONNECTIONS} connections`);
   console.log(`load average at the start: ${load0.map(x => x.toFixed(2)).join(' ')}`);
   const results = [];
-  for (const name of ALL_STORES.filter(s => wanted.includes(s))) {
+  for (const name of stores) {
     const r = await benchStore(name);
     if (r.skipped) console.log(`  ${name}: SKIPPED: ${r.skipped}`);
     results.push(r);

@@ -47,7 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { deleteByPrefix, redisProblem } from './redis-util.mjs';
 import { POSTGRES_URL, REDIS_URL, assertLoopback, redisPrefix } from './scenarios.mjs';
-import { Skip, envNumber, firstLine, postgresPool, quantile, redact, withTimeout } from './util.mjs';
+import { Skip, envNumber, firstLine, postgresPool, quantile, redact, withTimeout, storesFromEnv } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -632,15 +632,8 @@ export async function runScale() {
     }
   }
   const cfg = settings();
-  const wanted = (process.env.BENCH_SCALE_STORES || ALL_STORES.join(','))
-    .split(',')
-    .map(s => s.trim().toLowerCase())
-    .filter(Boolean);
-  const unknown = wanted.filter(s => !ALL_STORES.includes(s));
-  if (unknown.length) {
-    console.error(`BENCH_SCALE_STORES: unknown ${unknown.join(', ')} (known: ${ALL_STORES.join(', ')})`);
-    return false;
-  }
+  const stores = storesFromEnv('BENCH_SCALE_STORES', ALL_STORES);
+  if (stores === null) return false;
   const runId = `${process.pid}${randomBytes(3).toString('hex')}`;
   const secret = `bench-scale-secret-${randomBytes(16).toString('hex')}`;
   console.log(`Sessions at scale: ${fmtInt(cfg.sessions)} live sessions per store, ${fmtInt(cfg.userSessions)} of them one user's; GET /api/me at ${fmtInt(cfg.rate)} req/s for ${cfg.duration} s over ${cfg.connections} connections, rotating over ${fmtInt(cfg.sample)} sampled sessions; 127.0.0.1 only`);
@@ -648,7 +641,7 @@ export async function runScale() {
 
   // Which stores answer, before the expensive part.
   const prepared = [];
-  for (const name of ALL_STORES.filter(s => wanted.includes(s))) {
+  for (const name of stores) {
     const p = await prepare(name, runId);
     if (p.skipped) console.log(`  ${name}: SKIPPED: ${p.skipped}`);
     if (p.error) console.log(`  ${name}: FAILED: ${p.error}`);

@@ -46,6 +46,23 @@ export function quantile(sorted, q) {
 /** A part of a bench that can't run here (a store that does not answer): reported as skipped, with the reason. */
 export class Skip extends Error {}
 
+/**
+ * The stores named in env variable `name` (comma-separated, any case; unset or empty: all of `known`),
+ * in `known`'s order; null (after printing why) when it names a store not in `known`.
+ */
+export function storesFromEnv(name, known) {
+  const wanted = (process.env[name] || known.join(','))
+    .split(',')
+    .map(s => s.trim().toLowerCase())
+    .filter(Boolean);
+  const unknown = wanted.filter(s => !known.includes(s));
+  if (unknown.length) {
+    console.error(`${name}: unknown ${unknown.join(', ')} (known: ${known.join(', ')})`);
+    return null;
+  }
+  return known.filter(s => wanted.includes(s));
+}
+
 /** A one-connection pool to PostgreSQL at `url` that answered `SELECT 1`; Skip when the pg package or the server is not there. */
 export async function postgresPool(url) {
   let pg;
