@@ -34,9 +34,18 @@ export async function login(ctx: Context, req: HttpRequest): Promise<Ok & { body
   const input = await readLoginInput(req);
   const verify = ctx.o.verifyCredentials;
   if (!verify) throw reject('LOGIN_FAILED', 'no-verifyCredentials', 'none');
-  // Throttled (429) before any password check; only a failure keeps its reserved attempt.
+  // Throttled (429) before any password check; only a wrong password keeps its reserved attempt.
   const release = await reserveLogin(ctx, req, input.username, peer, ctx.now());
-  const { user, credentials } = splitVerified(await verify(input, req));
+  let verified: ReturnType<typeof splitVerified>;
+  try {
+    verified = splitVerified(await verify(input, req));
+  } catch (err) {
+    // No verdict on the password (the user database down, a bug): counting it would lock users out
+    // for the window after an outage. Their wrong passwords still count, so no guess goes uncounted.
+    await release?.();
+    throw err;
+  }
+  const { user, credentials } = verified;
   if (user === null || user === undefined) throw reject('LOGIN_FAILED', 'credentials', 'none');
   await release?.();
   return issue(ctx, req, user, peer, credentials);

@@ -57,7 +57,14 @@ export async function reserveLogin(ctx: Context, req: HttpRequest, username: str
   if (u.count > rate.limit) throw tooMany(ctx, req, 'login', 'user', u.resetAt, now);
   const addrKey = peer === null ? null : key('login-address', addressOf(peer));
   if (addrKey !== null) {
-    const a = await ctx.store.hit(addrKey, rate.window, now);
+    let a: Awaited<ReturnType<typeof ctx.store.hit>>;
+    try {
+      a = await ctx.store.hit(addrKey, rate.window, now);
+    } catch (err) {
+      // The store failed between the two counters (503): no password is tried, so the user's attempt goes back.
+      await ctx.store.hit(userKey, rate.window, now, -1).catch(() => {});
+      throw err;
+    }
     if (a.count > rate.limit * ADDRESS_FACTOR) {
       // No password was tried for this user: the reservation is handed back.
       await ctx.store.hit(userKey, rate.window, now, -1);

@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { ERRORS, type TesseraOptions, type User } from '@tessera/core';
 import type { SuiteContext, TestApp } from '../adapter-suite.js';
 import { failingStore } from '../failing-store.js';
+import { StoreError } from '@tessera/core/store';
 import { SECRET_KID, verifyCredentials } from '../fixtures.js';
 import { decodeJwt, expectError } from './helpers.js';
 import { sessionIdOf } from '@tessera/core';
@@ -123,6 +124,33 @@ export default function throttle(ctx: SuiteContext): void {
       expectThrottled(await attempt(app, 'alice', 'wonderland'), 60);
       expect((await app.login('bob')).status).toBe(200);
       expect((await app.login('root')).status).toBe(200);
+    });
+
+    it('a verifyCredentials that throws (the user database down) counts no attempt; wrong passwords still do', async () => {
+      let down = true;
+      const app = await ctx.app({
+        verifyCredentials: async input => {
+          if (down) throw new Error('user database unreachable');
+          return verifyCredentials(input);
+        },
+      });
+      // An outage, and alice's client retrying through it: more tries than the limit, none a verdict.
+      for (let i = 0; i < 15; i++) expect((await attempt(app, 'alice', 'wonderland')).status).toBe(500);
+      down = false;
+      expect((await app.login('alice')).status).toBe(200);
+      for (let i = 0; i < 10; i++) expectError(await attempt(app, 'alice', `nope-${i}`), 'LOGIN_FAILED');
+      expectThrottled(await attempt(app, 'alice', 'wonderland'), 900);
+    });
+
+    it('a store failing between the user\'s and the address\'s counter (503) counts no attempt', async () => {
+      const store = failingStore(ctx.newStore());
+      const hit = store.hit!.bind(store);
+      let addressDown = true;
+      store.hit = (key, ...rest) => (addressDown && key.startsWith('login-address:') ? Promise.reject(new StoreError('injected store failure')) : hit(key, ...rest));
+      const app = await ctx.app({ store });
+      for (let i = 0; i < 15; i++) expectError(await attempt(app, 'alice', 'wonderland'), 'STORE_UNAVAILABLE');
+      addressDown = false;
+      expect((await app.login('alice')).status).toBe(200);
     });
 
     it('loginThrottle: false never throttles', async () => {
