@@ -11,7 +11,7 @@ import { createClient, createCluster } from 'redis';
 import { Cluster } from 'ioredis';
 import { openStore } from '@tessera/config';
 import { isStoreError, type TokenRecord } from '@tessera/core/store';
-import { RedisClusterStore, type NodeRedisClusterLike } from '@tessera/store-redis';
+import { RedisClusterStore, RedisStore, type NodeRedisClusterLike } from '@tessera/store-redis';
 import { defineStoreSuite } from '../../packages/testkit/src/store-suite.js';
 import { clusterIdOf, nodesToWatch } from '../../packages/store-redis/src/lib/cluster-watch.js';
 import { HOST, missingBinary, startCluster, until } from '../support/redis-cluster.js';
@@ -409,6 +409,23 @@ function interceptingClient(inner: NonNullable<typeof shared>): { client: NodeRe
     await expect(closed.get('x')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
 
+  it('a RedisStore given one node\'s redis:// URL fails closed, and its error names RedisClusterStore', async () => {
+    const store = new RedisStore({ url: `redis://${HOST}:${ports[0]}`, prefix: prefix() });
+    try {
+      // Of 20 records or ids, some hash to the other two masters' slots (all 20 on this one: 3^-20).
+      const failures = async (op: (i: number) => Promise<unknown>) => (await Promise.allSettled(Array.from({ length: 20 }, (_, i) => op(i)))).filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason as unknown);
+      for (const errors of [await failures(() => store.put(rec(T()))), await failures(i => store.get(`ses_probe${i}`))]) {
+        expect(errors.length).toBeGreaterThan(0);
+        for (const err of errors) {
+          expect(isStoreError(err)).toBe(true);
+          expect((err as Error).message).toMatch(/this Redis is a node of a Redis Cluster: use RedisClusterStore or a redis\+cluster:\/\/ URL/);
+        }
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('opens from TESSERA_STORE=redis+cluster://… (openStore), prefix and all', async () => {
     const p = prefix();
     const store = await openStore(`redis+cluster://${HOST}:${ports[0]},${HOST}:${ports[1]}/?prefix=${encodeURIComponent(p)}`);
@@ -468,6 +485,17 @@ describe('redis cluster store: options and failures (no cluster needed)', () => 
     // A single-node client is not a cluster client.
     const single = createClient({ url: `redis://${HOST}:6379` });
     expect(() => new RedisClusterStore({ client: single as never })).toThrow(/RedisStore/);
+    // And the other way round: RedisStore refuses a cluster client (node-redis would fail every command,
+    // ioredis every script that touches two keys). Neither client connects before connect().
+    const nodeRedisCluster = createCluster({ rootNodes: [{ url: `redis://${HOST}:7000` }] });
+    expect(() => new RedisStore({ client: nodeRedisCluster as never })).toThrow(/store\.client: is a Redis Cluster client: use RedisClusterStore/);
+    const ioredisCluster = new Cluster([{ host: HOST, port: 7000 }], { lazyConnect: true });
+    try {
+      expect(() => new RedisStore({ client: ioredisCluster as never })).toThrow(/store\.client: is a Redis Cluster client: use RedisClusterStore/);
+    } finally {
+      ioredisCluster.disconnect();
+    }
+    expect(() => new RedisStore({ client: single as never })).not.toThrow();
     // A URL missing its @ never shows its password in the error.
     expect(() => new RedisClusterStore({ url: 'redis+cluster://:s3cret-pw' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('s3cret-pw') }) as never);
   });

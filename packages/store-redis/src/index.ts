@@ -152,7 +152,10 @@ export class RedisStore implements TokenStore {
       return await fn();
     } catch (err) {
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`redis store ${op} failed: ${reason(err)}`, { cause: err });
+      const why = reason(err);
+      // A redis:// URL (or client) pointing at one node of a Redis Cluster: keys on other nodes answer MOVED.
+      const hint = /^(MOVED|ASK) \d+ |non local key in a cluster node/i.test(why) ? ' (this Redis is a node of a Redis Cluster: use RedisClusterStore or a redis+cluster:// URL)' : '';
+      throw new StoreError(`redis store ${op} failed: ${why}${hint}`, { cause: err });
     }
   }
 
