@@ -19,6 +19,7 @@
  * Env: BENCH_DURATION (s, default 8), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50), BENCH_PIPELINING (1),
  *      BENCH_ROUNDS (1; several: median per scenario), BENCH_NOISE_RETRIES (2),
  *      BENCH_FIXED_RATE (req/s of the fixed-load pass, 1000; 0 = no such pass), BENCH_FIXED_DURATION (s, 5),
+ *      BENCH_PAIRS (side-by-side pairs per CPU target, 8; 0 = none), BENCH_PAIR_SEGMENT (s of load per side, 2),
  *      BENCH_HEAP_SESSIONS (1000000), BENCH_HEAP_USERS (1000),
  *      BENCH_BULK_COUNT (100000), BENCH_NO_PIN=1 (don't use taskset).
  */
@@ -79,6 +80,8 @@ const SETTINGS = {
   rounds: envNumber('BENCH_ROUNDS', 1, { min: 1, integer: true }),
   fixedRate: envNumber('BENCH_FIXED_RATE', 1000, { min: 0, integer: true }),
   fixedDuration: envNumber('BENCH_FIXED_DURATION', 5, { min: 1, integer: true }),
+  pairs: envNumber('BENCH_PAIRS', 8, { min: 0, integer: true }),
+  pairSegment: envNumber('BENCH_PAIR_SEGMENT', 2, { min: 1, integer: true }),
 };
 /** Server CPU (share of a core) at or above which the server, not the load generator, set the pace: only then do req/s ratios count. */
 const SERVER_BOUND_PCT = 90;
@@ -419,31 +422,100 @@ function spread(values) {
   return (Math.max(...v) - Math.min(...v)) / median(v);
 }
 
+/** Waits for the server to listen and logs in: the load to send, or why the scenario is skipped. */
+async function connect(server, scenario) {
+  const first = await server.waitFor(m => ['ready', 'skip', 'error'].includes(m?.type), 30_000, 'listening');
+  if (first.type === 'skip') return { skip: first.reason };
+  if (first.type === 'error') throw new Crash(`failed to start: ${first.reason}`);
+  const base = `http://127.0.0.1:${first.port}`;
+  const { cookie } = await setupSession(base, scenario);
+  return { load: { url: `${base}/api/me`, cookie, connections: SETTINGS.connections, pipelining: SETTINGS.pipelining } };
+}
+
+/** `duration` seconds of load on `server`: the load generator's result and the server's CPU over it. */
+async function underLoad(server, load, duration) {
+  const before = await server.stats();
+  const r = await runLoad({ ...load, duration });
+  const after = await server.stats();
+  if (server.exited) throw new Crash('server exited during the run');
+  const cpuMs = (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
+  return {
+    r,
+    after,
+    cpuUsPerReq: r.requestsTotal > 0 ? (cpuMs * 1000) / r.requestsTotal : undefined,
+    cpuPct: (cpuMs / (r.duration * 1000)) * 100,
+  };
+}
+
+/**
+ * The CPU targets' pairs measured side by side: both servers up at once (on the same core), then
+ * `SETTINGS.pairs` times a `pairSegment`-second load on each, the order alternating (ABBA...), so a
+ * machine drifting over minutes (this one moves 10-25% between runs) hits both alike. One ratio
+ * per pair of segments, base's CPU per request / name's; the median decides the target.
+ */
+async function pairedRatio(name, base, tmpDir) {
+  const a = SCENARIOS.find(x => x.name === name);
+  const b = SCENARIOS.find(x => x.name === base);
+  const servers = [];
+  try {
+    // One after the other: a server's "ready" message is only seen by a waiter already listening.
+    const started = [];
+    for (const sc of [a, b]) {
+      const server = new ServerProcess(sc, tmpDir);
+      servers.push(server);
+      started.push(await connect(server, sc));
+    }
+    const skipped = started.find(x => x.skip !== undefined);
+    if (skipped) return { status: 'SKIPPED', reason: skipped.skip };
+    for (let i = 0; i < 2; i++) if (SETTINGS.warmup > 0) await runLoad({ ...started[i].load, duration: SETTINGS.warmup });
+    const cpu = [];
+    const rps = [];
+    for (let pair = 0; pair < SETTINGS.pairs; pair++) {
+      const got = [];
+      for (const i of pair % 2 ? [1, 0] : [0, 1]) {
+        const m = await underLoad(servers[i], started[i].load, SETTINGS.pairSegment);
+        const problems = loadProblems(m.r);
+        if (problems.length) return { status: 'INVALID', reason: `${i ? base : name}: ${problems.join(', ')}` };
+        got[i] = m;
+      }
+      if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
+      if (got[0].cpuPct >= SERVER_BOUND_PCT && got[1].cpuPct >= SERVER_BOUND_PCT) rps.push(got[0].r.requestsMean / got[1].r.requestsMean);
+    }
+    return { status: 'ok', cpu: summarize(cpu), rps: summarize(rps) };
+  } catch (err) {
+    return { status: 'CRASHED', reason: err.message };
+  } finally {
+    await Promise.all(servers.map(x => x.stop()));
+  }
+}
+
+const summarize = v => (v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : undefined);
+
+/** [name, base] of every target judged on CPU per request, where both ran ok in the rounds. */
+function cpuTargetPairs(byName) {
+  const pairs = [];
+  for (const fw of FRAMEWORKS) pairs.push([`tessera-${fw}-memory`, `bare-${fw}`]);
+  pairs.push(['tessera-fastify-memory', 'fastify-secure-session'], ['tessera-express-redis', 'bare-express']);
+  for (const fw of FRAMEWORKS) pairs.push([`tessera-${fw}-file`, `tessera-${fw}-memory`]);
+  return pairs.filter(pair => pair.every(n => byName.get(n)?.status === 'ok'));
+}
+
 async function runScenario(scenario, tmpDir) {
   const result = { ...scenario, status: 'ok', reason: '' };
   const server = new ServerProcess(scenario, tmpDir);
   try {
-    const first = await server.waitFor(m => ['ready', 'skip', 'error'].includes(m?.type), 30_000, 'listening');
-    if (first.type === 'skip') {
+    const started = await connect(server, scenario);
+    if (started.skip !== undefined) {
       result.status = 'SKIPPED';
-      result.reason = first.reason;
+      result.reason = started.skip;
       return result;
     }
-    if (first.type === 'error') throw new Crash(`failed to start: ${first.reason}`);
-    const base = `http://127.0.0.1:${first.port}`;
-
-    const { cookie } = await setupSession(base, scenario);
-    const load = { url: `${base}/api/me`, cookie, connections: SETTINGS.connections, pipelining: SETTINGS.pipelining };
+    const { load } = started;
 
     if (SETTINGS.warmup > 0) await runLoad({ ...load, duration: SETTINGS.warmup });
-    const before = await server.stats();
-    const r = await runLoad({ ...load, duration: SETTINGS.duration });
-    const after = await server.stats();
-    if (server.exited) throw new Crash('server exited during the run');
-
-    const cpuMs = (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
+    const { r, after, cpuUsPerReq, cpuPct } = await underLoad(server, load, SETTINGS.duration);
     // The headline, whatever limited the run: the server's own CPU per request served.
-    result.cpuUsPerReq = r.requestsTotal > 0 ? (cpuMs * 1000) / r.requestsTotal : undefined;
+    result.cpuUsPerReq = cpuUsPerReq;
     Object.assign(result, {
       rps: r.requestsMean,
       total: r.requestsTotal,
@@ -454,7 +526,7 @@ async function runScenario(scenario, tmpDir) {
       timeouts: r.timeouts,
       codes: r.codes,
       rssMB: after.rss / (1024 * 1024),
-      cpuPct: (cpuMs / (r.duration * 1000)) * 100,
+      cpuPct,
     });
     const srvBusy = r.coreBusyPct?.[SERVER_CORE];
     const lgBusy = r.coreBusyPct?.[LOAD_CORE];
@@ -538,13 +610,12 @@ function pairRatios(runs, name, base) {
     if (x.cpuPct >= SERVER_BOUND_PCT && y.cpuPct >= SERVER_BOUND_PCT) rps.push(x.rps / y.rps);
     else notBound++;
   }
-  const summary = v => (v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : undefined);
-  return { cpu: summary(cpu), rps: summary(rps), notBound };
+  return { cpu: summarize(cpu), rps: summarize(rps), notBound };
 }
 
-const fmtRatio = r => (r.n > 1 ? `${fmt(r.median)} (${fmt(r.min)}-${fmt(r.max)}, ${r.n} rounds)` : fmt(r.median));
+const fmtRatio = (r, unit = 'rounds') => (r.n > 1 ? `${fmt(r.median)} (${fmt(r.min)}-${fmt(r.max)}, ${r.n} ${unit})` : fmt(r.median));
 
-function report(results, runs, heap) {
+function report(results, runs, heap, paired = new Map()) {
   const byName = new Map(results.map(r => [r.name, r]));
   const ok = name => (byName.get(name)?.status === 'ok' ? byName.get(name) : undefined);
   const multi = SETTINGS.rounds > 1;
@@ -627,7 +698,8 @@ function report(results, runs, heap) {
     console.log(`  ! did not keep up with ${fmtInt(rate)} req/s offered (served < ${KEPT_UP * 100}% of it): ${slow.map(r => r.name).join(', ')}; their fixed-load p99 is not comparable.`);
   }
 
-  printTargets(byName, runs, heap);
+  printPaired(paired);
+  printTargets(byName, runs, heap, paired);
   printShape(byName, runs);
 }
 
@@ -665,8 +737,22 @@ function printShape(byName, runs) {
 
 const pct = x => (x === undefined ? '-' : `${fmt(x * 100, 0)}%`);
 
+function printPaired(paired) {
+  if (paired.size === 0) return;
+  console.log('');
+  console.log(
+    `side by side (both servers up, ${SETTINGS.pairs} x ${SETTINGS.pairSegment} s of load on each, alternating; CPU/request ratio base / scenario, median (min-max); the CPU targets below use these):`,
+  );
+  const rows = [...paired].map(([key, p]) => {
+    const [name, base] = key.split('|');
+    if (p.status !== 'ok') return [`${name} / ${base}`, p.status, p.reason ?? ''];
+    return [`${name} / ${base}`, p.cpu ? fmtRatio(p.cpu, 'pairs') : '-', p.rps ? `req/s ${fmtRatio(p.rps, 'pairs')}` : 'req/s: not both CPU-bound'];
+  });
+  console.log(table(rows, ['pair', 'CPU/request', '']).replace(/^/gm, '  '));
+}
+
 /** The targets of issue 13 (and the earlier ones still kept), each PASS, FAIL or n/a (a scenario it needs was not measured). */
-function printTargets(byName, runs, heap) {
+function printTargets(byName, runs, heap, paired = new Map()) {
   const lines = [];
   const counts = { PASS: 0, FAIL: 0, 'n/a': 0 };
   const verdict = (v, text) => {
@@ -689,9 +775,13 @@ function printTargets(byName, runs, heap) {
       return;
     }
     const r = pairRatios(runs, name, base);
-    if (r.cpu) verdict(r.cpu.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} >= ${fmt(min)}`);
+    const side = paired.get(`${name}|${base}`)?.cpu;
+    if (side) verdict(side.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(side, 'pairs')} >= ${fmt(min)}${r.cpu ? `; over the rounds: ${fmtRatio(r.cpu)}` : ''}`);
+    else if (r.cpu) verdict(r.cpu.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} >= ${fmt(min)}`);
     else verdict('n/a', `${label}, CPU/request: no round measured both`);
-    if (r.rps) verdict(r.rps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} >= ${fmt(min)}`);
+    const sideRps = paired.get(`${name}|${base}`)?.rps;
+    if (sideRps) verdict(sideRps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(sideRps, 'pairs')} >= ${fmt(min)}${r.rps ? `; over the rounds: ${fmtRatio(r.rps)}` : ''}`);
+    else if (r.rps) verdict(r.rps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} >= ${fmt(min)}`);
     else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
   };
 
@@ -705,7 +795,9 @@ function printTargets(byName, runs, heap) {
       if (missing.length) verdict('n/a', `${label}: ${missing.join(', ')}`);
       else {
         const r = pairRatios(runs, t, p);
-        if (r.cpu) verdict(r.cpu.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} > 1.00`);
+        const side = paired.get(`${t}|${p}`)?.cpu;
+        if (side) verdict(side.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(side, 'pairs')} > 1.00${r.cpu ? `; over the rounds: ${fmtRatio(r.cpu)}` : ''}`);
+        else if (r.cpu) verdict(r.cpu.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} > 1.00`);
         if (r.rps) verdict(r.rps.median > 1 ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} > 1.00`);
         else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
       }
@@ -794,6 +886,7 @@ async function main() {
 
     const tmpDir = (activeTmpDir = await mkdtemp(join(tmpdir(), 'tessera-bench-')));
     const runs = new Map(scenarios.map(s => [s.name, []]));
+    const paired = new Map();
     try {
       for (let round = 1; round <= SETTINGS.rounds; round++) {
         if (SETTINGS.rounds > 1) console.log(`round ${round}/${SETTINGS.rounds}`);
@@ -813,6 +906,16 @@ async function main() {
           if (r.status === 'CRASHED') crashed = true;
         }
       }
+      const combined = new Map(scenarios.map(s => [s.name, combine(runs.get(s.name))]));
+      if (SETTINGS.pairs > 0) {
+        for (const [name, base] of cpuTargetPairs(combined)) {
+          process.stdout.write(`  side by side: ${`${name} / ${base}`.padEnd(52)} `);
+          const p = await pairedRatio(name, base, tmpDir);
+          paired.set(`${name}|${base}`, p);
+          if (p.status === 'CRASHED') crashed = true;
+          console.log(p.status === 'ok' ? (p.cpu ? fmtRatio(p.cpu, 'pairs') : '-') : `${p.status}: ${p.reason.split('\n')[0]}`);
+        }
+      }
     } finally {
       await rm(tmpDir, { recursive: true, force: true });
       activeTmpDir = undefined;
@@ -822,6 +925,7 @@ async function main() {
       scenarios.map(s => combine(runs.get(s.name))),
       runs,
       heap,
+      paired,
     );
   } else if (runHeap) {
     printTargets(new Map(), new Map(), await heapBench());
