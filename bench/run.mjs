@@ -481,7 +481,8 @@ async function pairedRatio(name, base, tmpDir) {
       if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
       if (got[0].cpuPct >= SERVER_BOUND_PCT && got[1].cpuPct >= SERVER_BOUND_PCT) rps.push(got[0].r.requestsMean / got[1].r.requestsMean);
     }
-    return { status: 'ok', cpu: summarize(cpu), rps: summarize(rps) };
+    // A ratio from fewer than MIN_PAIRS pairs is left to the rounds (req/s counts only pairs where both were CPU-bound).
+    return { status: 'ok', cpu: cpu.length >= MIN_PAIRS ? summarize(cpu) : undefined, rps: rps.length >= MIN_PAIRS ? summarize(rps) : undefined };
   } catch (err) {
     return { status: 'CRASHED', reason: err.message };
   } finally {
@@ -489,6 +490,7 @@ async function pairedRatio(name, base, tmpDir) {
   }
 }
 
+const MIN_PAIRS = 3;
 const summarize = v => (v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : undefined);
 
 /** [name, base] of every target judged on CPU per request, where both ran ok in the rounds. */
@@ -746,7 +748,7 @@ function printPaired(paired) {
   const rows = [...paired].map(([key, p]) => {
     const [name, base] = key.split('|');
     if (p.status !== 'ok') return [`${name} / ${base}`, p.status, p.reason ?? ''];
-    return [`${name} / ${base}`, p.cpu ? fmtRatio(p.cpu, 'pairs') : '-', p.rps ? `req/s ${fmtRatio(p.rps, 'pairs')}` : 'req/s: not both CPU-bound'];
+    return [`${name} / ${base}`, p.cpu ? fmtRatio(p.cpu, 'pairs') : '-', p.rps ? `req/s ${fmtRatio(p.rps, 'pairs')}` : 'req/s: fewer than 3 pairs both CPU-bound'];
   });
   console.log(table(rows, ['pair', 'CPU/request', '']).replace(/^/gm, '  '));
 }
