@@ -615,6 +615,17 @@ function pairRatios(runs, name, base) {
   return { cpu: summarize(cpu), rps: summarize(rps), notBound };
 }
 
+/**
+ * The ratio a target line is judged on (`which`: 'cpu' or 'rps'): the side-by-side one when there
+ * is one (`beside`: the rounds' figure, for after the bar), else the rounds'; undefined when neither.
+ */
+function judged(runs, paired, name, base, which) {
+  const rounds = pairRatios(runs, name, base)[which];
+  const side = paired.get(`${name}|${base}`)?.[which];
+  if (side) return { median: side.median, text: fmtRatio(side, 'pairs'), beside: rounds ? `; over the rounds: ${fmtRatio(rounds)}` : '' };
+  return rounds && { median: rounds.median, text: fmtRatio(rounds), beside: '' };
+}
+
 const fmtRatio = (r, unit = 'rounds') => (r.n > 1 ? `${fmt(r.median)} (${fmt(r.min)}-${fmt(r.max)}, ${r.n} ${unit})` : fmt(r.median));
 
 function report(results, runs, heap, paired = new Map()) {
@@ -745,8 +756,7 @@ function printPaired(paired) {
   console.log(
     `side by side (both servers up, ${SETTINGS.pairs} x ${SETTINGS.pairSegment} s of load on each, alternating; CPU/request ratio base / scenario, median (min-max); the CPU targets below use these):`,
   );
-  const rows = [...paired].map(([key, p]) => {
-    const [name, base] = key.split('|');
+  const rows = [...paired.values()].map(({ name, base, ...p }) => {
     if (p.status !== 'ok') return [`${name} / ${base}`, p.status, p.reason ?? ''];
     return [`${name} / ${base}`, p.cpu ? fmtRatio(p.cpu, 'pairs') : '-', p.rps ? `req/s ${fmtRatio(p.rps, 'pairs')}` : 'req/s: fewer than 3 pairs both CPU-bound'];
   });
@@ -776,14 +786,11 @@ function printTargets(byName, runs, heap, paired = new Map()) {
       verdict('n/a', `${label}: ${missing.join(', ')}`);
       return;
     }
-    const r = pairRatios(runs, name, base);
-    const side = paired.get(`${name}|${base}`)?.cpu;
-    if (side) verdict(side.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(side, 'pairs')} >= ${fmt(min)}${r.cpu ? `; over the rounds: ${fmtRatio(r.cpu)}` : ''}`);
-    else if (r.cpu) verdict(r.cpu.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} >= ${fmt(min)}`);
+    const cpu = judged(runs, paired, name, base, 'cpu');
+    if (cpu) verdict(cpu.median >= min ? 'PASS' : 'FAIL', `${label}, CPU/request: ${cpu.text} >= ${fmt(min)}${cpu.beside}`);
     else verdict('n/a', `${label}, CPU/request: no round measured both`);
-    const sideRps = paired.get(`${name}|${base}`)?.rps;
-    if (sideRps) verdict(sideRps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(sideRps, 'pairs')} >= ${fmt(min)}${r.rps ? `; over the rounds: ${fmtRatio(r.rps)}` : ''}`);
-    else if (r.rps) verdict(r.rps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} >= ${fmt(min)}`);
+    const rps = judged(runs, paired, name, base, 'rps');
+    if (rps) verdict(rps.median >= min ? 'PASS' : 'FAIL', `${label}, req/s: ${rps.text} >= ${fmt(min)}${rps.beside}`);
     else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
   };
 
@@ -797,9 +804,8 @@ function printTargets(byName, runs, heap, paired = new Map()) {
       if (missing.length) verdict('n/a', `${label}: ${missing.join(', ')}`);
       else {
         const r = pairRatios(runs, t, p);
-        const side = paired.get(`${t}|${p}`)?.cpu;
-        if (side) verdict(side.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(side, 'pairs')} > 1.00${r.cpu ? `; over the rounds: ${fmtRatio(r.cpu)}` : ''}`);
-        else if (r.cpu) verdict(r.cpu.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${fmtRatio(r.cpu)} > 1.00`);
+        const cpu = judged(runs, paired, t, p, 'cpu');
+        if (cpu) verdict(cpu.median > 1 ? 'PASS' : 'FAIL', `${label}, CPU/request: ${cpu.text} > 1.00${cpu.beside}`);
         if (r.rps) verdict(r.rps.median > 1 ? 'PASS' : 'FAIL', `${label}, req/s: ${fmtRatio(r.rps)} > 1.00`);
         else verdict('n/a', `${label}, req/s: not both CPU-bound (>= ${SERVER_BOUND_PCT}%) in any round`);
       }
@@ -889,6 +895,7 @@ async function main() {
     const tmpDir = (activeTmpDir = await mkdtemp(join(tmpdir(), 'tessera-bench-')));
     const runs = new Map(scenarios.map(s => [s.name, []]));
     const paired = new Map();
+    let combined;
     try {
       for (let round = 1; round <= SETTINGS.rounds; round++) {
         if (SETTINGS.rounds > 1) console.log(`round ${round}/${SETTINGS.rounds}`);
@@ -908,12 +915,12 @@ async function main() {
           if (r.status === 'CRASHED') crashed = true;
         }
       }
-      const combined = new Map(scenarios.map(s => [s.name, combine(runs.get(s.name))]));
+      combined = new Map(scenarios.map(s => [s.name, combine(runs.get(s.name))]));
       if (SETTINGS.pairs > 0) {
         for (const [name, base] of cpuTargetPairs(combined)) {
           process.stdout.write(`  side by side: ${`${name} / ${base}`.padEnd(52)} `);
           const p = await pairedRatio(name, base, tmpDir);
-          paired.set(`${name}|${base}`, p);
+          paired.set(`${name}|${base}`, { name, base, ...p });
           if (p.status === 'CRASHED') crashed = true;
           console.log(p.status === 'ok' ? (p.cpu ? fmtRatio(p.cpu, 'pairs') : '-') : `${p.status}: ${p.reason.split('\n')[0]}`);
         }
@@ -923,12 +930,7 @@ async function main() {
       activeTmpDir = undefined;
     }
     const heap = runHeap ? await heapBench() : undefined;
-    report(
-      scenarios.map(s => combine(runs.get(s.name))),
-      runs,
-      heap,
-      paired,
-    );
+    report([...combined.values()], runs, heap, paired);
   } else if (runHeap) {
     printTargets(new Map(), new Map(), await heapBench());
   }

@@ -35,6 +35,7 @@ import {
   type TokenStore,
 } from '@tessera/core/store';
 import { commandsFor, commandsForUrl, type Commands, type RedisClientLike } from './lib/conn.js';
+import { isIoRedisCluster, isNodeRedisCluster } from './lib/cluster-conn.js';
 import { decodeRecord, encodeRecord } from './lib/codec.js';
 import { DecodeCache, escapeGlob, expiryArg, isNoScript, keepWatch, reason, toArray, toStrings } from './lib/util.js';
 import { resolveTls, type RedisTlsOptions } from './lib/tls.js';
@@ -126,6 +127,10 @@ export class RedisStore implements TokenStore {
     if (options.client !== undefined && options.url !== undefined) throw new ConfigError('store', 'give the Redis store either `client` or `url`, not both');
     if (options.client !== undefined) {
       if (options.tls !== undefined) throw new ConfigError('store.tls', 'applies to a connection the store makes from `url`; configure TLS on your own client');
+      // Cluster clients also pass the single-client checks: node-redis's would then fail every command, ioredis's every two-key script.
+      if (isNodeRedisCluster(options.client) || isIoRedisCluster(options.client)) {
+        throw new ConfigError('store.client', 'is a Redis Cluster client: use RedisClusterStore (redisClusterStore) for a cluster');
+      }
       this.cmd = commandsFor(options.client);
       this.links = clientLinks(options.client);
     } else {

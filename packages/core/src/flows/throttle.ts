@@ -57,18 +57,14 @@ export async function reserveLogin(ctx: Context, req: HttpRequest, username: str
   if (u.count > rate.limit) throw tooMany(ctx, req, 'login', 'user', u.resetAt, now);
   const addrKey = peer === null ? null : key('login-address', addressOf(peer));
   if (addrKey !== null) {
-    let a: Awaited<ReturnType<typeof ctx.store.hit>>;
     try {
-      a = await ctx.store.hit(addrKey, rate.window, now);
+      const a = await ctx.store.hit(addrKey, rate.window, now);
+      if (a.count > rate.limit * ADDRESS_FACTOR) throw tooMany(ctx, req, 'login', 'address', a.resetAt, now);
     } catch (err) {
-      // The store failed between the two counters (503): no password is tried, so the user's attempt goes back.
+      // The address is over its limit (429) or the store failed counting it (503): no password is
+      // tried for this user, so the reservation is handed back.
       await ctx.store.hit(userKey, rate.window, now, -1).catch(() => {});
       throw err;
-    }
-    if (a.count > rate.limit * ADDRESS_FACTOR) {
-      // No password was tried for this user: the reservation is handed back.
-      await ctx.store.hit(userKey, rate.window, now, -1);
-      throw tooMany(ctx, req, 'login', 'address', a.resetAt, now);
     }
   }
   return async () => {

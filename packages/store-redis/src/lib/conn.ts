@@ -191,15 +191,7 @@ class OwnedCommands implements Commands {
   }
 }
 
-/** A node-redis cluster (createCluster) or an ioredis Cluster: both also pass the single-client checks below. */
-function isClusterClient(c: unknown): boolean {
-  const o = c as { isCluster?: unknown; nodeClient?: unknown };
-  return typeof c === 'object' && c !== null && (o.isCluster === true || typeof o.nodeClient === 'function');
-}
-
 export function commandsFor(client: unknown): Commands {
-  // Given to RedisStore, a node-redis cluster would fail every command and an ioredis Cluster every multi-key script.
-  if (isClusterClient(client)) throw new ConfigError('store.client', 'is a Redis Cluster client: use RedisClusterStore (redisClusterStore) for a cluster');
   if (isNodeRedis(client)) return new NodeRedisCommands(client);
   if (isIoRedis(client)) return new IoRedisCommands(client);
   throw new ConfigError('store.client', 'must be a node-redis (v4+) or ioredis client');
