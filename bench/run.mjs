@@ -470,6 +470,7 @@ async function pairedRatio(name, base, tmpDir) {
     for (let i = 0; i < 2; i++) if (SETTINGS.warmup > 0) await runLoad({ ...started[i].load, duration: SETTINGS.warmup });
     const cpu = [];
     const rps = [];
+    const diff = [];
     for (let pair = 0; pair < SETTINGS.pairs; pair++) {
       const got = [];
       for (const i of pair % 2 ? [1, 0] : [0, 1]) {
@@ -478,11 +479,15 @@ async function pairedRatio(name, base, tmpDir) {
         if (problems.length) return { status: 'INVALID', reason: `${i ? base : name}: ${problems.join(', ')}` };
         got[i] = m;
       }
-      if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
+      if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) {
+        cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
+        diff.push(got[0].cpuUsPerReq - got[1].cpuUsPerReq);
+      }
       if (got[0].cpuPct >= SERVER_BOUND_PCT && got[1].cpuPct >= SERVER_BOUND_PCT) rps.push(got[0].r.requestsMean / got[1].r.requestsMean);
     }
     // A ratio from fewer than MIN_PAIRS pairs is left to the rounds (req/s counts only pairs where both were CPU-bound).
-    return { status: 'ok', cpu: cpu.length >= MIN_PAIRS ? summarize(cpu) : undefined, rps: rps.length >= MIN_PAIRS ? summarize(rps) : undefined };
+    const enough = v => (v.length >= MIN_PAIRS ? summarize(v) : undefined);
+    return { status: 'ok', cpu: enough(cpu), rps: enough(rps), diff: enough(diff) };
   } catch (err) {
     return { status: 'CRASHED', reason: err.message };
   } finally {
@@ -500,6 +505,12 @@ function cpuTargetPairs(byName) {
   pairs.push(['tessera-fastify-memory', 'fastify-secure-session'], ['tessera-express-redis', 'bare-express']);
   for (const fw of FRAMEWORKS) pairs.push([`tessera-${fw}-file`, `tessera-${fw}-memory`]);
   return pairs.filter(pair => pair.every(n => byName.get(n)?.status === 'ok'));
+}
+
+/** The targets' pairs, then the gap analysis's (the shape against bare, Tessera against the shape) where the noop scenarios ran. */
+function sideBySidePairs(byName) {
+  const gaps = FRAMEWORKS.flatMap(fw => [[`noop-${fw}`, `bare-${fw}`], [`tessera-${fw}-memory`, `noop-${fw}`]]);
+  return [...cpuTargetPairs(byName), ...gaps.filter(pair => pair.every(n => byName.get(n)?.status === 'ok'))];
 }
 
 async function runScenario(scenario, tmpDir) {
@@ -713,7 +724,7 @@ function report(results, runs, heap, paired = new Map()) {
 
   printPaired(paired);
   printTargets(byName, runs, heap, paired);
-  printShape(byName, runs);
+  printShape(byName, runs, paired);
 }
 
 /**
@@ -721,7 +732,7 @@ function report(results, runs, heap, paired = new Map()) {
  * Tessera mounts, each piece doing nothing (noop-<framework>), and Tessera's own work on top.
  * Medians over the rounds of the per-round differences in server CPU per request.
  */
-function printShape(byName, runs) {
+function printShape(byName, runs, paired) {
   const lines = [];
   const okName = name => byName.get(name)?.status === 'ok';
   const diffs = (name, base) => {
@@ -730,20 +741,28 @@ function printShape(byName, runs) {
       .map(([x, y]) => x.cpuUsPerReq - y.cpuUsPerReq);
     return d.length ? median(d) : undefined;
   };
+  let sideBySide = false;
   for (const fw of FRAMEWORKS) {
     const [bare, noop, tessera] = [`bare-${fw}`, `noop-${fw}`, `tessera-${fw}-memory`];
     if (![bare, noop, tessera].every(okName)) continue;
-    const shape = diffs(noop, bare);
-    const work = diffs(tessera, noop);
-    const own = pairRatios(runs, tessera, noop).cpu;
+    // Side by side when both of its pairs were measured so (the rounds' figures drift with the machine).
+    const [shapePair, workPair] = [paired.get(`${noop}|${bare}`), paired.get(`${tessera}|${noop}`)];
+    const both = shapePair?.diff && workPair?.diff && workPair.cpu;
+    sideBySide ||= Boolean(both);
+    const shape = both ? shapePair.diff.median : diffs(noop, bare);
+    const work = both ? workPair.diff.median : diffs(tessera, noop);
+    const own = both ? workPair.cpu : pairRatios(runs, tessera, noop).cpu;
     if (shape === undefined || work === undefined || !own) continue;
+    const unit = both ? 'pairs' : 'rounds';
     lines.push(
-      `  ${fw.padEnd(8)} bare ${fmt(byName.get(bare).cpuUsPerReq, 1)} us/req; the shape (${noop}) adds ${fmt(shape, 2)} us, Tessera's work ${fmt(work, 2)} us; ${tessera} / ${noop}, CPU/request: ${fmtRatio(own)}`,
+      `  ${fw.padEnd(8)} bare ${fmt(byName.get(bare).cpuUsPerReq, 1)} us/req; the shape (${noop}) adds ${fmt(shape, 2)} us, Tessera's work ${fmt(work, 2)} us; ${tessera} / ${noop}, CPU/request: ${fmtRatio(own, unit)}${both ? ' (side by side)' : ''}`,
     );
   }
   if (lines.length) {
     console.log('');
-    console.log("where the gap to bare goes (the framework running Tessera's middleware shape with nothing in it, then Tessera's own work):");
+    console.log(
+      `where the gap to bare goes (the framework running Tessera's middleware shape with nothing in it, then Tessera's own work${sideBySide ? '; medians of the side-by-side differences where marked' : ''}):`,
+    );
     console.log(lines.join('\n'));
   }
 }
@@ -917,7 +936,7 @@ async function main() {
       }
       combined = new Map(scenarios.map(s => [s.name, combine(runs.get(s.name))]));
       if (SETTINGS.pairs > 0) {
-        for (const [name, base] of cpuTargetPairs(combined)) {
+        for (const [name, base] of sideBySidePairs(combined)) {
           process.stdout.write(`  side by side: ${`${name} / ${base}`.padEnd(52)} `);
           const p = await pairedRatio(name, base, tmpDir);
           paired.set(`${name}|${base}`, { name, base, ...p });
