@@ -20,6 +20,7 @@
  *      BENCH_ROUNDS (1; several: median per scenario), BENCH_NOISE_RETRIES (2),
  *      BENCH_FIXED_RATE (req/s of the fixed-load pass, 1000; 0 = no such pass), BENCH_FIXED_DURATION (s, 5),
  *      BENCH_PAIRS (side-by-side pairs per CPU target, 8; 0 = none), BENCH_PAIR_SEGMENT (s of load per side, 2),
+ *      BENCH_PAIRS_PER_PROCESS (pairs before both servers are started afresh, 2),
  *      BENCH_HEAP_SESSIONS (1000000), BENCH_HEAP_USERS (1000),
  *      BENCH_BULK_COUNT (100000), BENCH_NO_PIN=1 (don't use taskset).
  */
@@ -82,6 +83,7 @@ const SETTINGS = {
   fixedDuration: envNumber('BENCH_FIXED_DURATION', 5, { min: 1, integer: true }),
   pairs: envNumber('BENCH_PAIRS', 8, { min: 0, integer: true }),
   pairSegment: envNumber('BENCH_PAIR_SEGMENT', 2, { min: 1, integer: true }),
+  pairsPerProcess: envNumber('BENCH_PAIRS_PER_PROCESS', 2, { min: 1, integer: true }),
 };
 /** Server CPU (share of a core) at or above which the server, not the load generator, set the pace: only then do req/s ratios count. */
 const SERVER_BOUND_PCT = 90;
@@ -161,9 +163,9 @@ function checkBuilt() {
   }
   const stale = [];
   for (const p of pkgs) {
-    const built = statSync(join(ROOT, 'packages', p, 'dist', 'index.js')).mtimeMs;
-    const src = join(ROOT, 'packages', p, 'src');
-    const newest = newestMtime(src);
+    // The newest output, not index.js: tsc leaves a file it would write unchanged as it was.
+    const built = newestMtime(join(ROOT, 'packages', p, 'dist'));
+    const newest = newestMtime(join(ROOT, 'packages', p, 'src'));
     if (newest > built + 1000) stale.push(`@tessera/${p}`);
   }
   if (stale.length) console.log(`warning: ${stale.join(', ')} changed since the last build; run \`npx tsc -b\` to bench the current sources.\n`);
@@ -452,46 +454,56 @@ async function underLoad(server, load, duration) {
  * `SETTINGS.pairs` times a `pairSegment`-second load on each, the order alternating (ABBA...), so a
  * machine drifting over minutes (this one moves 10-25% between runs) hits both alike. One ratio
  * per pair of segments, base's CPU per request / name's; the median decides the target.
+ *
+ * Every `pairsPerProcess` pairs both servers are started afresh (and warmed up again): one process
+ * can be 10-20% faster or slower than another of the same scenario for its whole life (what the
+ * JIT made of it), which alternating loads on the same two processes can't average away. Seen
+ * here: the Koa file store at 1.22 (1.18-1.30) of the memory store over 10 pairs of one pair of
+ * processes, 0.89 in the rounds.
  */
 async function pairedRatio(name, base, tmpDir) {
   const a = SCENARIOS.find(x => x.name === name);
   const b = SCENARIOS.find(x => x.name === base);
-  const servers = [];
+  const cpu = [];
+  const rps = [];
+  const diff = [];
   try {
-    // One after the other: a server's "ready" message is only seen by a waiter already listening.
-    const started = [];
-    for (const sc of [a, b]) {
-      const server = new ServerProcess(sc, tmpDir);
-      servers.push(server);
-      started.push(await connect(server, sc));
-    }
-    const skipped = started.find(x => x.skip !== undefined);
-    if (skipped) return { status: 'SKIPPED', reason: skipped.skip };
-    for (let i = 0; i < 2; i++) if (SETTINGS.warmup > 0) await runLoad({ ...started[i].load, duration: SETTINGS.warmup });
-    const cpu = [];
-    const rps = [];
-    const diff = [];
-    for (let pair = 0; pair < SETTINGS.pairs; pair++) {
-      const got = [];
-      for (const i of pair % 2 ? [1, 0] : [0, 1]) {
-        const m = await underLoad(servers[i], started[i].load, SETTINGS.pairSegment);
-        const problems = loadProblems(m.r);
-        if (problems.length) return { status: 'INVALID', reason: `${i ? base : name}: ${problems.join(', ')}` };
-        got[i] = m;
+    for (let pair = 0; pair < SETTINGS.pairs; ) {
+      const servers = [];
+      try {
+        // One after the other: a server's "ready" message is only seen by a waiter already listening.
+        const started = [];
+        for (const sc of [a, b]) {
+          const server = new ServerProcess(sc, tmpDir);
+          servers.push(server);
+          started.push(await connect(server, sc));
+        }
+        const skipped = started.find(x => x.skip !== undefined);
+        if (skipped) return { status: 'SKIPPED', reason: skipped.skip };
+        for (let i = 0; i < 2; i++) if (SETTINGS.warmup > 0) await runLoad({ ...started[i].load, duration: SETTINGS.warmup });
+        for (let k = 0; k < SETTINGS.pairsPerProcess && pair < SETTINGS.pairs; k++, pair++) {
+          const got = [];
+          for (const i of pair % 2 ? [1, 0] : [0, 1]) {
+            const m = await underLoad(servers[i], started[i].load, SETTINGS.pairSegment);
+            const problems = loadProblems(m.r);
+            if (problems.length) return { status: 'INVALID', reason: `${i ? base : name}: ${problems.join(', ')}` };
+            got[i] = m;
+          }
+          if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) {
+            cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
+            diff.push(got[0].cpuUsPerReq - got[1].cpuUsPerReq);
+          }
+          if (got[0].cpuPct >= SERVER_BOUND_PCT && got[1].cpuPct >= SERVER_BOUND_PCT) rps.push(got[0].r.requestsMean / got[1].r.requestsMean);
+        }
+      } finally {
+        await Promise.all(servers.map(x => x.stop()));
       }
-      if (got[0].cpuUsPerReq > 0 && got[1].cpuUsPerReq > 0) {
-        cpu.push(got[1].cpuUsPerReq / got[0].cpuUsPerReq);
-        diff.push(got[0].cpuUsPerReq - got[1].cpuUsPerReq);
-      }
-      if (got[0].cpuPct >= SERVER_BOUND_PCT && got[1].cpuPct >= SERVER_BOUND_PCT) rps.push(got[0].r.requestsMean / got[1].r.requestsMean);
     }
     // A ratio from fewer than MIN_PAIRS pairs is left to the rounds (req/s counts only pairs where both were CPU-bound).
     const enough = v => (v.length >= MIN_PAIRS ? summarize(v) : undefined);
     return { status: 'ok', cpu: enough(cpu), rps: enough(rps), diff: enough(diff) };
   } catch (err) {
     return { status: 'CRASHED', reason: err.message };
-  } finally {
-    await Promise.all(servers.map(x => x.stop()));
   }
 }
 
@@ -773,7 +785,7 @@ function printPaired(paired) {
   if (paired.size === 0) return;
   console.log('');
   console.log(
-    `side by side (both servers up, ${SETTINGS.pairs} x ${SETTINGS.pairSegment} s of load on each, alternating; CPU/request ratio base / scenario, median (min-max); the CPU targets below use these):`,
+    `side by side (both servers up, ${SETTINGS.pairs} x ${SETTINGS.pairSegment} s of load on each, alternating, fresh processes every ${SETTINGS.pairsPerProcess} pairs; CPU/request ratio base / scenario, median (min-max); the CPU targets below use these):`,
   );
   const rows = [...paired.values()].map(({ name, base, ...p }) => {
     if (p.status !== 'ok') return [`${name} / ${base}`, p.status, p.reason ?? ''];
