@@ -73,7 +73,7 @@ function lookup(header: string, name: string): CookieLookup {
 
 /** One cookie by exact name; see `findCookies`. */
 export function findCookie(header: string | undefined, name: string): CookieLookup {
-  return findCookies(header, name)[0];
+  return header ? lookup(header, name) : ABSENT;
 }
 
 const SAME_SITE: Record<SameSite, string> = { lax: 'Lax', strict: 'Strict', none: 'None' };
